@@ -1,0 +1,6 @@
+"""`python -m nninit_cli` runs the same CLI as the `nninit` script."""
+
+from nninit_cli.cli import main
+
+if __name__ == "__main__":
+    main()

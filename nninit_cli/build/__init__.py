@@ -1,0 +1,1 @@
+"""Seeded builders: activations, initialisers, random streams, devices (torch)."""

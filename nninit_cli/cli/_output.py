@@ -1,0 +1,52 @@
+"""What every command does once its result is in: files, then stdout, then the
+--fail-on exit code.  Files are written before stdout so that a script reading
+the JSON can rely on them."""
+
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from nninit_cli.errors import EXIT_FAIL_ON, EXIT_OK
+
+
+def emit(
+    command: str,
+    config: dict[str, Any],
+    results: dict[str, Any],
+    *,
+    as_json: bool,
+    renderables: Callable[[], Iterable[Any]],
+    summary: str,
+    csv_path: Path | None = None,
+    csv_rows: Callable[[], list[dict[str, Any]]] | None = None,
+    plot_path: Path | None = None,
+    plot: Callable[[Path], None] | None = None,
+    verdicts: Iterable[str] = (),
+    fail_on: Iterable[str] = (),
+) -> int:
+    if csv_path is not None and csv_rows is not None:
+        from nninit_cli.render.csv_out import write_rows
+
+        write_rows(csv_path, csv_rows())
+    if plot_path is not None and plot is not None:
+        plot(plot_path)
+    if as_json:
+        from nninit_cli.render.json_out import dumps
+
+        sys.stdout.write(dumps(command, config, results))
+    else:
+        from nninit_cli.render.table import console
+
+        out = console()
+        for item in renderables():
+            out.print(item)
+        out.print(summary)
+    for path, what in ((csv_path, "table"), (plot_path, "figure")):
+        if path is not None:
+            print(f"wrote {what} to {path}", file=sys.stderr)
+    held = sorted(set(fail_on) & set(verdicts))
+    if held:
+        print(f"--fail-on: {', '.join(held)} held", file=sys.stderr)
+        return EXIT_FAIL_ON
+    return EXIT_OK

@@ -1,0 +1,24 @@
+"""The exceptions the core raises and the exit codes the CLI maps them to."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAIL_ON = 1  # a --fail-on verdict held
+EXIT_BAD_INPUT = 2  # usage error: one line on stderr, no traceback
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
+
+
+class NninitError(Exception):
+    """Base of every error nninit reports to the user as one line."""
+
+
+class SpecError(NninitError, ValueError):
+    """Bad input, tied to the flag (or config key) that carried it.
+
+    `flag` is written as the user types it (`--layers`), so the message can name it.
+    """
+
+    def __init__(self, flag: str, message: str) -> None:
+        super().__init__(f"{flag}: {message}")
+        self.flag = flag
+        self.message = message

@@ -1,0 +1,43 @@
+"""Atomic file writes: a reader never sees half a file, and an existing file is
+never lost to a failed or interrupted write."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
+
+
+@contextlib.contextmanager
+def atomic_open(path: Path, mode: str = "w") -> Iterator[IO]:
+    """Open a temporary file beside `path`; on success it replaces `path`.
+
+    On any exception (Ctrl-C included) the temporary file is removed and `path`
+    keeps its old content.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    with atomic_open(path, "w") as fh:
+        fh.write(text)
+
+
+def atomic_write_with(path: Path, write: Callable[[IO], None], binary: bool = True) -> None:
+    """Call `write(fh)` on a temporary file that then replaces `path`."""
+    with atomic_open(path, "wb" if binary else "w") as fh:
+        write(fh)

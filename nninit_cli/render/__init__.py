@@ -1,0 +1,1 @@
+"""One module per output form: rich tables, strict JSON, CSV and plots."""

@@ -1,0 +1,95 @@
+"""Figures, drawn with matplotlib's Agg backend (never a window) and written
+atomically.  matplotlib is imported only when a plot is asked for."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from nninit_cli.errors import SpecError
+from nninit_cli.io import atomic_write_with
+from nninit_cli.results import StdTraceResult
+
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def check_plot_path(path: Path | None, flag: str = "--plot") -> None:
+    """Refuse a bad --plot path before any work is done."""
+    if path is None:
+        return
+    if path.suffix.lower() not in PLOT_SUFFIXES:
+        raise SpecError(flag, f"must end in {', '.join(PLOT_SUFFIXES)}, got {path.name!r}")
+    check_out_path(path, flag)
+
+
+def check_out_path(path: Path | None, flag: str) -> None:
+    if path is None:
+        return
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise SpecError(flag, f"folder {str(parent)!r} does not exist")
+    if path.is_dir():
+        raise SpecError(flag, f"{str(path)!r} is a folder; give a file name")
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save(fig: Any, path: Path) -> None:
+    fmt = path.suffix.lower().lstrip(".")
+    atomic_write_with(path, lambda fh: fig.savefig(fh, format=fmt, bbox_inches="tight"))
+    _pyplot().close(fig)
+
+
+def _finite(values: list[float | None]) -> list[float]:
+    return [v if v is not None and math.isfinite(v) and v > 0 else math.nan for v in values]
+
+
+def std_trace_plot(res: StdTraceResult, path: Path) -> None:
+    """Std per layer on a log axis: measured, the infinite-width theory with its
+    90% finite-width band, and the first non-finite layer marked."""
+    plt = _pyplot()
+    panels = 2 if res.backward else 1
+    fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 4.2), squeeze=False)
+    ax = axes[0][0]
+    layers = [r.layer for r in res.layers]
+    ax.plot(layers, _finite([r.std for r in res.layers]), "o-", ms=3, label="measured std")
+    all_layers = list(range(1, len(res.predicted_all) + 1))
+    ax.plot(all_layers, _finite(res.predicted_all), "--", color="gray", label="theory (infinite width)")
+    bands = [r.predicted_band for r in res.layers]
+    if any(b is not None for b in bands):
+        lo = _finite([b[0] if b else None for b in bands])
+        hi = _finite([b[1] if b else None for b in bands])
+        ax.fill_between(layers, lo, hi, color="gray", alpha=0.2, label="90% band at this width")
+    if res.first_nonfinite_layer is not None:
+        ax.axvline(res.first_nonfinite_layer, color="red", lw=1)
+        ax.annotate(
+            f" inf/nan at layer {res.first_nonfinite_layer}",
+            (res.first_nonfinite_layer, 0.5),
+            xycoords=("data", "axes fraction"),
+            color="red",
+        )
+    ax.set_yscale("log")
+    ax.set_xlabel("layer")
+    ax.set_ylabel("std of layer output")
+    c = res.config
+    ax.set_title(f"{c['act']} / {c['init']}, {c['layers']} x {c['width']}, verdict {res.verdict}")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize="small")
+    if res.backward:
+        g = axes[0][1]
+        g.plot(layers, _finite([r.grad_std for r in res.layers]), "o-", ms=3, label="grad std (output)")
+        g.plot(layers, _finite([r.weight_grad_norm for r in res.layers]), "s-", ms=3, label="|dL/dW|")
+        g.set_yscale("log")
+        g.set_xlabel("layer")
+        g.set_title("backward pass")
+        g.grid(True, alpha=0.3)
+        g.legend(fontsize="small")
+    save(fig, path)

@@ -1,0 +1,149 @@
+"""Rich tables, sized for an 80-column terminal, and one-line summaries."""
+
+from __future__ import annotations
+
+import math
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from nninit_cli.results import StdTraceResult
+
+
+def console() -> Console:
+    """stdout console: rich drops colour itself when stdout is not a TTY or
+    NO_COLOR is set, and uses 80 columns when it cannot ask the terminal."""
+    return Console(highlight=False)
+
+
+def num(x: float | None) -> str:
+    """A number in at most 8 characters: 3 significant digits, short exponent."""
+    if x is None:
+        return "-"
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if x == 0:
+        return "0"
+    if 1e-3 <= abs(x) < 1e4:
+        text = f"{x:.3g}"
+        return f"{x:.0f}" if "e" in text else text
+    mant, exp = f"{x:.2e}".split("e")
+    return f"{mant}e{int(exp)}"
+
+
+def pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.0f}%" if x in (0.0, 1.0) else f"{100 * x:.1f}%"
+
+
+def pick_rows(n: int, depth: int, nonfinite: int | None, every: int | None, show_all: bool) -> list[int]:
+    """1-based layers to show of the `n` run in a stack `depth` deep: all up to
+    30; beyond, the first 5, every k-th (about 10 rows), the last 5 and the
+    non-finite one."""
+    if show_all or n <= 30:
+        return list(range(1, n + 1))
+    k = every or max(1, round(depth / 10))
+    keep = set(range(1, 6)) | set(range(k, n + 1, k)) | set(range(n - 4, n + 1))
+    if nonfinite is not None:
+        keep.add(nonfinite)
+    return sorted(keep)
+
+
+def std_trace_tables(res: StdTraceResult, every: int | None, show_all: bool) -> list[Table]:
+    net = res.config
+    saturating = any(r.saturated_frac is not None for r in res.layers)
+    title = (
+        f"std-trace: {net['layers']} x {net['width']}, act {net['act']}, init {net['init']}"
+        + (f" (gain {net['gain']:.4g})" if net["gain"] is not None else "")
+        + f", seed {net['seed']}"
+    )
+    t = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
+    t.add_column("layer", justify="right")
+    t.add_column("mean", justify="right")
+    t.add_column("std", justify="right")
+    t.add_column("pre std", justify="right")
+    t.add_column("zeros", justify="right")
+    if saturating:
+        t.add_column("sat", justify="right")
+    t.add_column("theory", justify="right")
+    t.add_column("90% band", justify="right")
+    shown = pick_rows(len(res.layers), net["layers"], res.first_nonfinite_layer, every, show_all)
+    prev = 0
+    for i in shown:
+        r = res.layers[i - 1]
+        if i != prev + 1:
+            t.add_row("...", *([""] * (len(t.columns) - 1)))
+        band = f"{num(r.predicted_band[0])}-{num(r.predicted_band[1])}" if r.predicted_band else "-"
+        cells = [str(r.layer), num(r.mean), num(r.std), num(r.pre_std), pct(r.zero_frac)]
+        if saturating:
+            cells.append(pct(r.saturated_frac))
+        cells += [num(r.predicted_std), band]
+        style = "bold red" if r.layer == res.first_nonfinite_layer else None
+        t.add_row(*cells, style=style)
+        prev = i
+    tables = [t]
+    if res.backward:
+        g = Table(
+            title="backward: a random N(0,1) gradient fed in at the top",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            title_justify="left",
+        )
+        g.add_column("layer", justify="right")
+        g.add_column("grad std (output)", justify="right")
+        g.add_column("|dL/dW| (L2)", justify="right")
+        for i in shown:
+            r = res.layers[i - 1]
+            g.add_row(str(r.layer), num(r.grad_std), num(r.weight_grad_norm))
+        tables.append(g)
+    return tables
+
+
+def std_trace_summary(res: StdTraceResult) -> str:
+    n = len(res.layers)
+    head = f"verdict: {res.verdict}"
+    if len(res.verdicts) > 1:
+        head += f" (also {', '.join(res.verdicts[1:])})"
+    if res.first_nonfinite_layer is not None:
+        k = min(10, n - 1)
+        growth = (res.layers[k - 1].std / res.input_std) ** (1 / k) if k >= 1 else math.nan
+        return (
+            f"{head}; layer {res.first_nonfinite_layer} is the first with inf/nan "
+            f"({res.config['dtype']} overflow); std grew x{num(growth)} per layer before it"
+        )
+    return (
+        f"{head}; std {num(res.input_std)} in -> {num(res.final_std)} after {n} layers "
+        f"(x{num(res.std_ratio)})"
+    )
+
+
+def catalog_tables(data: dict) -> list[Table]:
+    a = Table(title="activations (--act)", box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
+    for col in ("name", "f(x)", "torch gain", "fixed-pt", "auto"):
+        a.add_column(col, justify="left" if col in ("name", "f(x)") else "right")
+    for act in data["activations"]:
+        name = act["name"] + (f" ({', '.join(act['aliases'])})" if act["aliases"] else "")
+        a.add_row(
+            name,
+            act["formula"],
+            num(act["torch_gain"]) if act["torch_gain"] else "n/a",
+            f"{act['fixed_point_gain']:.4f}",
+            f"{act['auto_gain']:.4f}",
+        )
+    a.caption = "auto = torch's calculate_gain where torch has one, else fixed-pt = 1/sqrt(E[f(z)^2])"
+    i = Table(title="initialisers (--init)", box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
+    for col in ("name", "flags", "std of a weight"):
+        i.add_column(col)
+    for init in data["inits"]:
+        name = init["name"] + (f" ({', '.join(init['aliases'])})" if init["aliases"] else "")
+        i.add_row(name, " ".join(init["flags"]), init["std"])
+    p = Table(
+        title="presets (--config NAME, configs/)", box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left"
+    )
+    for col in ("name", "command", "what it shows"):
+        p.add_column(col)
+    for preset in data["presets"]:
+        p.add_row(preset["name"], preset["command"], preset["description"])
+    return [a, i, p]

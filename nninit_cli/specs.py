@@ -1,0 +1,390 @@
+"""Validated, frozen experiment specs built from flags and TOML config files.
+
+Flow: each command declares its flags as `Flag`s (name, parser, default).  The
+CLI hands over only the flags the user typed; `resolve` fills the rest from the
+`--config` file, then from the defaults, and parses every value through the
+same function whichever source it came from, so a config file is checked as
+strictly as the command line.  Errors name the flag (or the config key and
+file) and what is allowed.  Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from nninit_cli import registry
+from nninit_cli.errors import SpecError
+
+Parser = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One flag as the command line and config files know it."""
+
+    name: str  # as typed, without the leading --
+    parse: Parser  # raw value -> checked value; raises ValueError with the rule
+    default: Any
+
+
+# ---------------------------------------------------------------------------
+# Parsers: each raises ValueError("must be ...") naming what is allowed.
+
+
+def _number(raw: Any) -> float:
+    if isinstance(raw, bool):
+        raise ValueError("must be a number")
+    try:
+        x = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"must be a number, got {raw!r}") from None
+    if not math.isfinite(x):
+        raise ValueError(f"must be a finite number, got {raw}")
+    return x
+
+
+def finite() -> Parser:
+    return _number
+
+
+def float_range(lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> Parser:
+    left, right = ("(" if lo_open else "["), (")" if hi_open else "]")
+
+    def parse(raw: Any) -> float:
+        x = _number(raw)
+        if (x < lo or (lo_open and x == lo)) or (x > hi or (hi_open and x == hi)):
+            raise ValueError(f"must be a number in {left}{lo:g}, {hi:g}{right}, got {x:g}")
+        return x
+
+    return parse
+
+
+def int_range(lo: int, hi: int) -> Parser:
+    def parse(raw: Any) -> int:
+        if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+            raise ValueError(f"must be a whole number from {lo} to {hi}, got {raw!r}")
+        try:
+            x = int(raw)
+        except (TypeError, ValueError):
+            raise ValueError(f"must be a whole number from {lo} to {hi}, got {raw!r}") from None
+        if not lo <= x <= hi:
+            raise ValueError(f"must be a whole number from {lo} to {hi}, got {x}")
+        return x
+
+    return parse
+
+
+def choice(*options: str) -> Parser:
+    def parse(raw: Any) -> str:
+        if not isinstance(raw, str) or raw.strip().lower() not in options:
+            raise ValueError(f"must be one of {', '.join(options)}, got {raw!r}")
+        return raw.strip().lower()
+
+    return parse
+
+
+def boolean(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    raise ValueError(f"must be true or false, got {raw!r}")
+
+
+def _act(raw: Any) -> str:
+    name = registry.canonical_act(raw) if isinstance(raw, str) else None
+    if name is None:
+        raise ValueError(f"{raw!r} is not one of {registry.act_choices()}")
+    return name
+
+
+def act_list(raw: Any) -> tuple[str, ...]:
+    """A comma list of activations (or one); duplicates are dropped, order kept."""
+    items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+    names = [_act(str(item)) for item in items if str(item).strip()]
+    if not names:
+        raise ValueError(f"needs at least one of {registry.act_choices()}")
+    return tuple(dict.fromkeys(names))
+
+
+def _init(raw: Any) -> str:
+    name = registry.canonical_init(raw) if isinstance(raw, str) else None
+    if name is None:
+        raise ValueError(f"{raw!r} is not one of {registry.init_choices()}")
+    return name
+
+
+def _gain(raw: Any) -> str | float:
+    if isinstance(raw, str) and raw.strip().lower() in ("auto", "torch"):
+        return raw.strip().lower()
+    try:
+        x = _number(raw)
+    except ValueError:
+        raise ValueError(f"must be auto, torch or a number > 0, got {raw!r}") from None
+    if x <= 0:
+        raise ValueError(f"must be auto, torch or a number > 0, got {x:g}")
+    return x
+
+
+def _bias(raw: Any) -> str | float:
+    if isinstance(raw, str) and raw.strip().lower() in ("none", "default"):
+        return raw.strip().lower()
+    try:
+        return _number(raw)
+    except ValueError:
+        raise ValueError(
+            f"must be a number (every bias set to it), none or default (nn.Linear's), got {raw!r}"
+        ) from None
+
+
+def verdict_list(allowed: Iterable[str]) -> Parser:
+    allowed = tuple(allowed)
+
+    def parse(raw: Any) -> tuple[str, ...]:
+        items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+        out = []
+        for item in items:
+            word = str(item).strip().lower()
+            if not word:
+                continue
+            if word not in allowed:
+                raise ValueError(f"{word!r} is not one of {', '.join(allowed)}")
+            out.append(word)
+        return tuple(dict.fromkeys(out))
+
+    return parse
+
+
+# ---------------------------------------------------------------------------
+# The flags every model-building command shares.
+
+
+def net_flags(**defaults: Any) -> list[Flag]:
+    """The shared model flags; a command passes its own defaults by keyword
+    (python names: `batch_size=16`)."""
+    d = {
+        "act": "linear",
+        "negative_slope": 0.01,
+        "init": "normal",
+        "value": 0.0,
+        "mean": 0.0,
+        "std": 1.0,
+        "low": -1.0,
+        "high": 1.0,
+        "fan_mode": "fan_in",
+        "sparsity": 0.1,
+        "gain": "auto",
+        "bias": "none",
+        "no_bias": False,
+        "layers": 100,
+        "width": 256,
+        "batch_size": 16,
+        "seed": 0,
+        "device": "cpu",
+        "dtype": "float32",
+    }
+    unknown = set(defaults) - set(d)
+    assert not unknown, f"unknown net flag defaults: {unknown}"
+    d.update(defaults)
+    return [
+        Flag("act", _act, d["act"]),
+        Flag("negative-slope", float_range(0.0, 1.0), d["negative_slope"]),
+        Flag("init", _init, d["init"]),
+        Flag("value", finite(), d["value"]),
+        Flag("mean", finite(), d["mean"]),
+        Flag("std", float_range(0.0, 1e6), d["std"]),
+        Flag("low", finite(), d["low"]),
+        Flag("high", finite(), d["high"]),
+        Flag("fan-mode", choice("fan_in", "fan_out"), d["fan_mode"]),
+        Flag("sparsity", float_range(0.0, 1.0, hi_open=True), d["sparsity"]),
+        Flag("gain", _gain, d["gain"]),
+        Flag("bias", _bias, d["bias"]),
+        Flag("no-bias", boolean, d["no_bias"]),
+        Flag("layers", int_range(1, 100_000), d["layers"]),
+        Flag("width", int_range(1, 65_536), d["width"]),
+        Flag("batch-size", int_range(1, 1_000_000), d["batch_size"]),
+        Flag("seed", int_range(0, 2**63 - 1), d["seed"]),
+        Flag("device", choice("cpu", "cuda", "mps", "auto"), d["device"]),
+        Flag("dtype", choice("float32", "float64", "bfloat16"), d["dtype"]),
+    ]
+
+
+# ---------------------------------------------------------------------------
+# Resolution: command line > config file > defaults.
+
+META_KEYS = ("command", "description")  # allowed in a config file besides flags
+
+
+def resolve(
+    command: str,
+    flags: list[Flag],
+    given: Mapping[str, Any],
+    config: Path | None = None,
+) -> dict[str, Any]:
+    """Checked values for every flag, keyed by python name (`batch_size`).
+
+    `given` holds what the user typed, keyed by flag or python name; None means
+    "not typed".  A config file's keys are the flag names (underscores accepted).
+    """
+    from nninit_cli.config import load_config  # tomllib only when a file is given
+
+    by_name = {f.name: f for f in flags}
+    typed = {k.replace("_", "-"): v for k, v in given.items() if v is not None}
+    file_values: dict[str, Any] = {}
+    if config is not None:
+        file_values = load_config(config, command, list(by_name), META_KEYS)
+    out: dict[str, Any] = {}
+    for flag in flags:
+        if flag.name in typed:
+            raw, where = typed[flag.name], f"--{flag.name}"
+        elif flag.name in file_values:
+            raw, where = file_values[flag.name], f"--config {config}: key '{flag.name}'"
+        else:
+            raw, where = flag.default, f"--{flag.name} (default)"
+        try:
+            out[flag.name.replace("-", "_")] = flag.parse(raw)
+        except ValueError as e:
+            raise SpecError(where, str(e)) from None
+    if "no-bias" in typed and typed["no-bias"] and "bias" in typed:
+        raise SpecError("--no-bias", "cannot be combined with --bias; use one of them")
+    return out
+
+
+# ---------------------------------------------------------------------------
+# The model spec shared by every command.
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """A stack of `layers` Linear layers of `width` units and its random input.
+
+    `gain` is the resolved number (None where the initialiser takes no gain);
+    `gain_mode` records how it was chosen (auto, torch or a number).
+    """
+
+    act: str = "linear"
+    negative_slope: float = 0.01  # lrelu only
+    init: str = "normal"
+    value: float = 0.0  # constant
+    mean: float = 0.0  # normal, trunc-normal
+    std: float = 1.0  # normal, trunc-normal, sparse
+    low: float = -1.0  # uniform
+    high: float = 1.0  # uniform
+    fan_mode: str = "fan_in"  # kaiming-*
+    sparsity: float = 0.1  # sparse: fraction of zeros per column
+    gain_mode: str = "auto"
+    gain: float | None = None
+    gain_source: str | None = None
+    bias: str | float = "none"  # a number, "none" or "default"
+    layers: int = 100
+    width: int = 256
+    batch_size: int = 16
+    seed: int = 0
+    device: str = "cpu"
+    dtype: str = "float32"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def resolve_gain(
+    act: str, negative_slope: float, init: str, mode: str | float
+) -> tuple[float | None, str | None]:
+    """The number behind `--gain` for `init`, and a word on where it came from."""
+    if not registry.INITS[init].uses_gain:
+        return None, None
+    if mode == "torch":
+        return registry.TORCH_DEFAULT_GAINS[init], f"torch's default for {init}"
+    if mode == "auto":
+        from nninit_cli.theory import auto_gain
+
+        gain, source = auto_gain(act, negative_slope)
+        return gain, f"{source} for {act}"
+    return float(mode), "--gain"
+
+
+def net_spec(values: Mapping[str, Any], act: str | None = None) -> NetSpec:
+    """A NetSpec from resolved values; `act` overrides for commands that sweep it."""
+    act = act or values["act"]
+    if values["init"] == "uniform" and values["low"] >= values["high"]:
+        raise SpecError("--low", f"must be below --high ({values['low']:g} >= {values['high']:g})")
+    gain, source = resolve_gain(act, values["negative_slope"], values["init"], values["gain"])
+    bias = "none" if values.get("no_bias") else values["bias"]
+    return NetSpec(
+        act=act,
+        negative_slope=values["negative_slope"],
+        init=values["init"],
+        value=values["value"],
+        mean=values["mean"],
+        std=values["std"],
+        low=values["low"],
+        high=values["high"],
+        fan_mode=values["fan_mode"],
+        sparsity=values["sparsity"],
+        gain_mode=values["gain"] if isinstance(values["gain"], str) else "number",
+        gain=gain,
+        gain_source=source,
+        bias=bias,
+        layers=values["layers"],
+        width=values["width"],
+        batch_size=values["batch_size"],
+        seed=values["seed"],
+        device=values["device"],
+        dtype=values["dtype"],
+    )
+
+
+# ---------------------------------------------------------------------------
+# std-trace
+
+
+@dataclass(frozen=True)
+class StdTraceSpec:
+    """`nninit std-trace`: a stack of `layers` width x width Linear layers fed
+    N(0, 1) input; the seed experiment's defaults (100 x 256, batch 16, linear,
+    N(0, 1) weights, no bias)."""
+
+    net: NetSpec
+    backward: bool = False  # also trace gradients (keeps the graph in memory)
+    explode_ratio: float = 1e3  # final/input std above this: exploding
+    vanish_ratio: float = 1e-3  # below this: vanishing
+    dead_frac: float = 0.99  # a layer with this fraction of exact zeros: dead
+    fail_on: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.net.to_dict()
+        d.update(
+            backward=self.backward,
+            explode_ratio=self.explode_ratio,
+            vanish_ratio=self.vanish_ratio,
+            dead_frac=self.dead_frac,
+            fail_on=list(self.fail_on),
+        )
+        return d
+
+
+def std_trace_flags() -> list[Flag]:
+    from nninit_cli.results import STD_TRACE_VERDICTS
+
+    return [
+        *net_flags(),
+        Flag("backward", boolean, False),
+        Flag("explode-ratio", float_range(1.0, 1e300, lo_open=True), 1e3),
+        Flag("vanish-ratio", float_range(0.0, 1.0, lo_open=True, hi_open=True), 1e-3),
+        Flag("dead-frac", float_range(0.0, 1.0, lo_open=True), 0.99),
+        Flag("fail-on", verdict_list(STD_TRACE_VERDICTS), ()),
+    ]
+
+
+def std_trace_spec(given: Mapping[str, Any], config: Path | None = None) -> StdTraceSpec:
+    values = resolve("std-trace", std_trace_flags(), given, config)
+    return StdTraceSpec(
+        net=net_spec(values),
+        backward=values["backward"],
+        explode_ratio=values["explode_ratio"],
+        vanish_ratio=values["vanish_ratio"],
+        dead_frac=values["dead_frac"],
+        fail_on=values["fail_on"],
+    )
