@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-try:  # typer >= 0.29 carries its own copy of click
+try:  # typer >= 0.26 carries its own copy of click
     from typer._click.exceptions import NoArgsIsHelpError, UsageError
 except ImportError:  # pragma: no cover - older typer runs on click itself
     from click.exceptions import NoArgsIsHelpError, UsageError

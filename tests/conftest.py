@@ -1,0 +1,53 @@
+"""Shared helpers: run the CLI in-process or as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import pytest
+
+from nninit_cli.cli import main
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> dict:
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run `nninit ARGS...` in this process; returns exit code, stdout, stderr."""
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 0
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+def run_subprocess(*args: str, env: dict | None = None, timeout: float = 120) -> CliResult:
+    """`python -m nninit_cli ARGS...` as a separate process."""
+    full_env = {**os.environ, **(env or {})}
+    p = subprocess.run(
+        [sys.executable, "-m", "nninit_cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+    )
+    return CliResult(p.returncode, p.stdout, p.stderr)
