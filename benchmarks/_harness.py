@@ -31,7 +31,7 @@ def wall(cmd: list[str]) -> float:
 def medians(cmds: dict[str, list[str]], repeat: int) -> dict[str, float]:
     """Median wall time of each command, runs interleaved so drift hits all alike."""
     times: dict[str, list[float]] = {k: [] for k in cmds}
-    for name, cmd in cmds.items():  # warm the file cache once
+    for cmd in cmds.values():  # warm the file cache once
         wall(cmd)
     for _ in range(repeat):
         for name, cmd in cmds.items():

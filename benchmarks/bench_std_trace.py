@@ -26,25 +26,39 @@ def main() -> int:
         {"torch": base, "help": [*NNINIT, "--help"], "std-trace": [*NNINIT, "std-trace"]},
         args.repeat,
     )
-    print(f"medians of {args.repeat}: import torch {t['torch']:.3f} s, "
-          f"nninit --help {t['help']:.3f} s, nninit std-trace {t['std-trace']:.3f} s")
+    print(
+        f"medians of {args.repeat}: import torch {t['torch']:.3f} s, "
+        f"nninit --help {t['help']:.3f} s, nninit std-trace {t['std-trace']:.3f} s"
+    )
 
     deep = [*NNINIT, "std-trace", "--layers", "1000", "--width", "1024"]
     deep_stable = [*deep, "--std", "0.03125"]  # 1/sqrt(1024): all 1000 layers run
     rss_base = peak_rss_mb(base)
     rss_deep = peak_rss_mb(deep)
     rss_stable = peak_rss_mb(deep_stable)
-    print(f"peak RSS: import torch {rss_base:.0f} MB, --layers 1000 --width 1024 {rss_deep:.0f} MB "
-          f"(stops at the overflow), same with --std 0.03125 {rss_stable:.0f} MB (all 1000 layers)")
+    print(
+        f"peak RSS: import torch {rss_base:.0f} MB, --layers 1000 --width 1024 {rss_deep:.0f} MB "
+        f"(stops at the overflow), same with --std 0.03125 {rss_stable:.0f} MB (all 1000 layers)"
+    )
 
-    return report([
-        ("help / import torch", t["help"] / t["torch"], "<= 0.25", t["help"] / t["torch"] <= 0.25),
-        ("std-trace / import torch", t["std-trace"] / t["torch"], "<= 1.2",
-         t["std-trace"] / t["torch"] <= 1.2),
-        ("RSS above torch, 1000x1024 (MB)", rss_deep - rss_base, "<= 200", rss_deep - rss_base <= 200),
-        ("RSS above torch, 1000x1024 all layers (MB)", rss_stable - rss_base, "<= 200",
-         rss_stable - rss_base <= 200),
-    ])
+    return report(
+        [
+            ("help / import torch", t["help"] / t["torch"], "<= 0.25", t["help"] / t["torch"] <= 0.25),
+            (
+                "std-trace / import torch",
+                t["std-trace"] / t["torch"],
+                "<= 1.2",
+                t["std-trace"] / t["torch"] <= 1.2,
+            ),
+            ("RSS above torch, 1000x1024 (MB)", rss_deep - rss_base, "<= 200", rss_deep - rss_base <= 200),
+            (
+                "RSS above torch, 1000x1024 all layers (MB)",
+                rss_stable - rss_base,
+                "<= 200",
+                rss_stable - rss_base <= 200,
+            ),
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -45,7 +45,9 @@ def test_json_config_records_resolved_gain(cli):
     data = cli("std-trace", "--layers", "2", "--act", "relu", "--init", "kaiming", "--json").json()
     assert data["config"]["gain"] == pytest.approx(math.sqrt(2))
     assert data["config"]["gain_mode"] == "auto"
-    data = cli("std-trace", "--layers", "2", "--act", "relu", "--init", "xavier", "--gain", "torch", "--json").json()
+    data = cli(
+        "std-trace", "--layers", "2", "--act", "relu", "--init", "xavier", "--gain", "torch", "--json"
+    ).json()
     assert data["config"]["gain"] == 1.0 and data["config"]["gain_mode"] == "torch"
 
 
@@ -119,7 +121,9 @@ def test_csv_and_plot_are_written(cli, tmp_path):
     r = cli("std-trace", "--csv", str(csv_path), "--plot", str(png))
     assert r.code == 0
     rows = csv_path.read_text().splitlines()
-    assert rows[0].startswith("layer,mean,std,pre_std,zero_frac,saturated_frac,predicted_std,predicted_band_lo")
+    assert rows[0].startswith(
+        "layer,mean,std,pre_std,zero_frac,saturated_frac,predicted_std,predicted_band_lo"
+    )
     assert 29 <= len(rows) - 1 <= 35  # one row per layer run, up to the non-finite one
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for suffix, magic in ((".svg", b"<?xml"), (".pdf", b"%PDF")):
@@ -179,7 +183,9 @@ def test_list_shows_gains_and_inits(cli):
     acts = {a["name"]: a for a in data["activations"]}
     assert acts["tanh"]["torch_gain"] == pytest.approx(5 / 3)
     assert acts["relu"]["fixed_point_gain"] == pytest.approx(math.sqrt(2), abs=1e-6)
-    assert acts["gelu"]["torch_gain"] is None and acts["gelu"]["auto_gain"] == acts["gelu"]["fixed_point_gain"]
+    assert (
+        acts["gelu"]["torch_gain"] is None and acts["gelu"]["auto_gain"] == acts["gelu"]["fixed_point_gain"]
+    )
     inits = {i["name"]: i for i in data["inits"]}
     assert inits["kaiming-uniform"]["flags"] == ["--gain", "--fan-mode"]
     assert "std-explode" in {p["name"] for p in data["presets"]}
@@ -197,9 +203,23 @@ def test_sigint_exits_130_and_keeps_files(tmp_path):
     csv_path = tmp_path / "keep.csv"
     csv_path.write_text("precious\n")
     p = subprocess.Popen(
-        [sys.executable, "-m", "nninit_cli", "std-trace", "--layers", "100000", "--width", "1024",
-         "--std", "0.03125", "--csv", str(csv_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "nninit_cli",
+            "std-trace",
+            "--layers",
+            "100000",
+            "--width",
+            "1024",
+            "--std",
+            "0.03125",
+            "--csv",
+            str(csv_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     time.sleep(4)
     p.send_signal(signal.SIGINT)

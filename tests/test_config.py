@@ -20,7 +20,12 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_config_sets_values_and_flags_win(tmp_path):
     path = write(tmp_path, 'act = "tanh"\ninit = "xavier"\nlayers = 7\nbatch_size = 4\n')
     spec = std_trace_spec({"layers": 3}, path)
-    assert (spec.net.act, spec.net.init, spec.net.layers, spec.net.batch_size) == ("tanh", "xavier-uniform", 3, 4)
+    assert (spec.net.act, spec.net.init, spec.net.layers, spec.net.batch_size) == (
+        "tanh",
+        "xavier-uniform",
+        3,
+        4,
+    )
 
 
 def test_unknown_key_is_named_with_the_valid_ones(tmp_path):

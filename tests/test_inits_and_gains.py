@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -13,8 +14,6 @@ from nninit_cli.build.inits import init_weight
 from nninit_cli.build.torchenv import generator, stream_seed
 from nninit_cli.specs import net_flags, net_spec, resolve
 from nninit_cli.theory import fixed_point_gain, numpy_act, weight_variance_gain
-
-import numpy as np
 
 
 def net(**flags):
@@ -64,7 +63,9 @@ def _same_draw(ours, theirs):
 
 
 def test_inits_draw_exactly_as_torch_does():
-    assert _same_draw(net(init="kaiming", gain="torch"), lambda w, g: torch.nn.init.kaiming_normal_(w, generator=g))
+    assert _same_draw(
+        net(init="kaiming", gain="torch"), lambda w, g: torch.nn.init.kaiming_normal_(w, generator=g)
+    )
     assert _same_draw(
         net(init="kaiming-uniform", gain="torch", fan_mode="fan_out"),
         lambda w, g: torch.nn.init.kaiming_uniform_(w, mode="fan_out", generator=g),

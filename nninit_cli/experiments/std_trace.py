@@ -24,9 +24,16 @@ SATURATED_VERDICT_FRAC = 0.5  # final layer this saturated: verdict "saturated"
 
 
 def _std(t: torch.Tensor) -> float:
-    # float64 and population std: the seed's float32 x.std() overflows to nan one
-    # layer before any activation does.
-    return t.double().std(correction=0).item() if t.numel() > 1 else 0.0
+    """Population std in float64 (the seed's float32 x.std() overflows to nan one
+    layer before any activation does).  A tensor that overflowed to +-inf, with
+    no nan, has an infinite spread: report inf, not torch's nan."""
+    if t.numel() < 2:
+        return 0.0
+    t64 = t.double()
+    s = t64.std(correction=0).item()
+    if math.isnan(s) and torch.isinf(t64).any() and not torch.isnan(t64).any():
+        return math.inf
+    return s
 
 
 def _input_batch(spec: StdTraceSpec) -> torch.Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from rich import box
 from rich.console import Console
@@ -14,7 +15,7 @@ from nninit_cli.results import StdTraceResult
 def console() -> Console:
     """stdout console: rich drops colour itself when stdout is not a TTY or
     NO_COLOR is set, and uses 80 columns when it cannot ask the terminal."""
-    return Console(highlight=False)
+    return Console(highlight=False, markup=False, emoji=False)
 
 
 def num(x: float | None) -> str:
@@ -51,7 +52,8 @@ def pick_rows(n: int, depth: int, nonfinite: int | None, every: int | None, show
     return sorted(keep)
 
 
-def std_trace_tables(res: StdTraceResult, every: int | None, show_all: bool) -> list[Table]:
+def std_trace_tables(res: StdTraceResult, every: int | None, show_all: bool) -> list[Any]:
+    """A title line and the per-layer table (and the gradient table with --backward)."""
     net = res.config
     saturating = any(r.saturated_frac is not None for r in res.layers)
     title = (
@@ -59,7 +61,7 @@ def std_trace_tables(res: StdTraceResult, every: int | None, show_all: bool) -> 
         + (f" (gain {net['gain']:.4g})" if net["gain"] is not None else "")
         + f", seed {net['seed']}"
     )
-    t = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     t.add_column("layer", justify="right")
     t.add_column("mean", justify="right")
     t.add_column("std", justify="right")
@@ -83,14 +85,10 @@ def std_trace_tables(res: StdTraceResult, every: int | None, show_all: bool) -> 
         style = "bold red" if r.layer == res.first_nonfinite_layer else None
         t.add_row(*cells, style=style)
         prev = i
-    tables = [t]
+    tables: list[Any] = [title, t]
     if res.backward:
-        g = Table(
-            title="backward: a random N(0,1) gradient fed in at the top",
-            box=box.SIMPLE_HEAD,
-            pad_edge=False,
-            title_justify="left",
-        )
+        tables.append("backward: a random N(0,1) gradient fed in at the top")
+        g = Table(box=box.SIMPLE_HEAD, pad_edge=False)
         g.add_column("layer", justify="right")
         g.add_column("grad std (output)", justify="right")
         g.add_column("|dL/dW| (L2)", justify="right")
@@ -110,8 +108,8 @@ def std_trace_summary(res: StdTraceResult) -> str:
         k = min(10, n - 1)
         growth = (res.layers[k - 1].std / res.input_std) ** (1 / k) if k >= 1 else math.nan
         return (
-            f"{head}; layer {res.first_nonfinite_layer} is the first with inf/nan "
-            f"({res.config['dtype']} overflow); std grew x{num(growth)} per layer before it"
+            f"{head} (inf/nan at layer {res.first_nonfinite_layer}, {res.config['dtype']} "
+            f"overflow); std x{num(growth)} per layer"
         )
     return (
         f"{head}; std {num(res.input_std)} in -> {num(res.final_std)} after {n} layers "
