@@ -61,10 +61,21 @@ def init_weight(w: torch.Tensor, net: NetSpec, gen: torch.Generator) -> torch.Te
         if name == "eye":
             return tinit.eye_(w)
         if name == "sparse":
-            return tinit.sparse_(w, net.sparsity, net.std, generator=gen)
+            return _sparse(w, net.sparsity, net.std, gen)
         if name == "default":
             return tinit.kaiming_uniform_(w, a=math.sqrt(5.0), generator=gen)
     raise ValueError(f"no initialiser named {name!r}")
+
+
+def _sparse(w: torch.Tensor, sparsity: float, std: float, gen: torch.Generator) -> torch.Tensor:
+    """torch.nn.init.sparse_, but drawing the zeroed rows from `gen` too: torch's
+    own version (2.13) permutes with the global RNG, so a seed would not fix it."""
+    rows, cols = w.shape
+    num_zeros = math.ceil(sparsity * rows)
+    w.normal_(0.0, std, generator=gen)
+    for col in range(cols):
+        w[torch.randperm(rows, generator=gen)[:num_zeros], col] = 0.0
+    return w
 
 
 def init_bias(b: torch.Tensor, net: NetSpec, gen: torch.Generator, fan_in: int) -> torch.Tensor:
