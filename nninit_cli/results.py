@@ -77,3 +77,80 @@ class StdTraceResult:
             "verdicts": self.verdicts,
             "layers": layers,
         }
+
+
+@dataclass(frozen=True)
+class ParamGrads:
+    """One parameter's gradient over the recorded steps.
+
+    grad_norm is the L2 norm at step 1; None means the parameter received no
+    gradient at all (it took no part in the loss), which is not the same as 0.0.
+    zero_frac: fraction of its entries that were exactly 0.0 at every step.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    grad_norm_per_step: list[float | None]
+    zero_frac: float
+
+    @property
+    def grad_norm(self) -> float | None:
+        return self.grad_norm_per_step[0]
+
+    def _present(self) -> list[float]:
+        return [g for g in self.grad_norm_per_step if g is not None]
+
+    def to_dict(self) -> dict[str, Any]:
+        seen = self._present()
+        return {
+            "name": self.name,
+            "shape": list(self.shape),
+            "has_grad": bool(seen),
+            "grad_norm": self.grad_norm,
+            "grad_norm_mean": sum(seen) / len(seen) if seen else None,
+            "grad_norm_min": min(seen) if seen else None,
+            "grad_norm_max": max(seen) if seen else None,
+            "grad_norm_per_step": self.grad_norm_per_step,
+            "zero_frac": self.zero_frac,
+        }
+
+
+@dataclass(frozen=True)
+class GradRun:
+    """One activation's run: per-parameter gradients, dead units per hidden
+    layer (of the model whose last gradient was recorded, over the whole
+    training set), dev accuracy of that model, and the verdicts."""
+
+    act: str
+    params: list[ParamGrads]
+    dead_units: list[float]
+    loss_per_step: list[float]
+    dev_accuracy: float
+    grad_ratio: float | None  # |g(fc1.weight)| / |g(fcN.weight)| at step 1
+    verdict: str
+    verdicts: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "act": self.act,
+            "params": [p.to_dict() for p in self.params],
+            "dead_units": [{"layer": i + 1, "frac": f} for i, f in enumerate(self.dead_units)],
+            "loss_per_step": self.loss_per_step,
+            "dev_accuracy": self.dev_accuracy,
+            "grad_ratio": self.grad_ratio,
+            "verdict": self.verdict,
+            "verdicts": self.verdicts,
+        }
+
+
+@dataclass(frozen=True)
+class GradNormsResult:
+    config: dict[str, Any]
+    runs: list[GradRun]
+
+    @property
+    def verdicts(self) -> list[str]:
+        return sorted({v for r in self.runs for v in r.verdicts})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"runs": [r.to_dict() for r in self.runs], "verdicts": self.verdicts}

@@ -388,3 +388,82 @@ def std_trace_spec(given: Mapping[str, Any], config: Path | None = None) -> StdT
         dead_frac=values["dead_frac"],
         fail_on=values["fail_on"],
     )
+
+
+# ---------------------------------------------------------------------------
+# grad-norms
+
+GRAD_NORMS_VERDICTS = ("healthy", "dead", "vanishing", "exploding")
+DATASET_NAMES = ("moons", "circles")
+
+
+@dataclass(frozen=True)
+class GradNormsSpec:
+    """`nninit grad-norms`: per-parameter gradient norms of an MLP on a 2-D toy
+    task, one run per activation in `acts`; defaults are the course's
+    Model_MLP_L5 (2-3-3-3-3-1, N(0, 0.01) weights, biases 1.0, SGD lr 0.01)."""
+
+    nets: tuple[NetSpec, ...]  # one per activation, same seed and data
+    dataset: str = "moons"
+    noise: float = 0.2
+    lr: float = 0.01
+    steps: int = 1  # gradients recorded; updates happen between them (steps - 1)
+    dead_frac: float = 0.99  # a layer with this fraction of dead units: dead
+    vanish_ratio: float = 1e-4  # |g(fc1.weight)| / |g(fcN.weight)| below: vanishing
+    explode_ratio: float = 1e4  # above: exploding
+    fail_on: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.nets[0].to_dict()
+        d["act"] = [n.act for n in self.nets]
+        d["gain"] = [n.gain for n in self.nets]
+        d["gain_source"] = [n.gain_source for n in self.nets]
+        d.update(
+            dataset=self.dataset,
+            noise=self.noise,
+            lr=self.lr,
+            steps=self.steps,
+            dead_frac=self.dead_frac,
+            vanish_ratio=self.vanish_ratio,
+            explode_ratio=self.explode_ratio,
+            fail_on=list(self.fail_on),
+        )
+        return d
+
+
+TRAIN_SIZE = 640  # moons and circles: 1000 points split 640 / 160 / 200
+
+
+def grad_norms_flags() -> list[Flag]:
+    base = net_flags(act="sigmoid", std=0.01, bias=1.0, layers=5, width=3, batch_size=TRAIN_SIZE)
+    base[0] = Flag("act", act_list, "sigmoid")  # a comma list: one run per activation
+    return [
+        *base,
+        Flag("dataset", choice(*DATASET_NAMES), "moons"),
+        Flag("noise", float_range(0.0, 10.0), 0.2),
+        Flag("lr", float_range(0.0, 1e6, lo_open=True), 0.01),
+        Flag("steps", int_range(1, 1_000_000), 1),
+        Flag("dead-frac", float_range(0.0, 1.0, lo_open=True), 0.99),
+        Flag("vanish-ratio", float_range(0.0, 1.0, lo_open=True, hi_open=True), 1e-4),
+        Flag("explode-ratio", float_range(1.0, 1e300, lo_open=True), 1e4),
+        Flag("fail-on", verdict_list(GRAD_NORMS_VERDICTS), ()),
+    ]
+
+
+def grad_norms_spec(given: Mapping[str, Any], config: Path | None = None) -> GradNormsSpec:
+    values = resolve("grad-norms", grad_norms_flags(), given, config)
+    if values["layers"] < 2:
+        raise SpecError("--layers", "must be at least 2 (a hidden layer and the output), got 1")
+    if values["batch_size"] > TRAIN_SIZE:
+        raise SpecError("--batch-size", f"must be at most the training set's {TRAIN_SIZE} examples")
+    return GradNormsSpec(
+        nets=tuple(net_spec(values, act=a) for a in values["act"]),
+        dataset=values["dataset"],
+        noise=values["noise"],
+        lr=values["lr"],
+        steps=values["steps"],
+        dead_frac=values["dead_frac"],
+        vanish_ratio=values["vanish_ratio"],
+        explode_ratio=values["explode_ratio"],
+        fail_on=values["fail_on"],
+    )

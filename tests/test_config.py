@@ -8,7 +8,7 @@ import pytest
 
 from nninit_cli.config import presets_dir
 from nninit_cli.errors import SpecError
-from nninit_cli.specs import std_trace_spec
+from nninit_cli.specs import grad_norms_spec, std_trace_spec
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -56,5 +56,5 @@ def test_every_preset_has_a_command_and_description(path):
 
     data = tomllib.loads(path.read_text())
     assert data.get("command") and data.get("description")
-    if data["command"] == "std-trace":
-        std_trace_spec({}, path)  # validates every key
+    builders = {"std-trace": std_trace_spec, "grad-norms": grad_norms_spec}
+    builders[data["command"]]({}, path)  # validates every key

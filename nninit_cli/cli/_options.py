@@ -5,8 +5,12 @@ builder then takes the value from `--config`, else from the command's default,
 which `option` shows in the help text.  No torch import happens in this package.
 """
 
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -57,6 +61,8 @@ def _shown(value: Any) -> str | bool:
         return False
     if isinstance(value, float):
         return f"{value:g}"
+    if isinstance(value, tuple):
+        return ",".join(value)
     return str(value)
 
 
@@ -69,25 +75,117 @@ def option(name: str, shown: dict[str, Any], help: str | None = None, panel: str
     return typer.Option(f"--{name}", help=text, show_default=False, rich_help_panel=panel, **kw)
 
 
-def config_option() -> Any:
-    return typer.Option("--config", help=HELP["config"], rich_help_panel=OUTPUT, metavar="FILE.toml")
+# The model flags, in the order --help lists them: (flag, type).
+_MODEL_FLAGS: list[tuple[str, Any]] = [
+    ("act", Optional[str]),
+    ("init", Optional[str]),
+    ("gain", Optional[str]),
+    ("std", Optional[float]),
+    ("mean", Optional[float]),
+    ("low", Optional[float]),
+    ("high", Optional[float]),
+    ("value", Optional[float]),
+    ("fan-mode", Optional[str]),
+    ("sparsity", Optional[float]),
+    ("negative-slope", Optional[float]),
+    ("bias", Optional[str]),
+    ("no-bias", bool),
+    ("layers", Optional[int]),
+    ("width", Optional[int]),
+    ("batch-size", Optional[int]),
+    ("seed", Optional[int]),
+    ("device", Optional[str]),
+    ("dtype", Optional[str]),
+]
 
 
-def json_option() -> Any:
-    return typer.Option("--json", help=HELP["json"], rich_help_panel=OUTPUT)
+def _param(flag: str, kind: Any, option_info: Any) -> inspect.Parameter:
+    default = False if kind is bool else None
+    return inspect.Parameter(
+        flag.replace("-", "_"),
+        inspect.Parameter.KEYWORD_ONLY,
+        default=default,
+        annotation=Annotated[kind, option_info],
+    )
 
 
-def csv_option() -> Any:
-    return typer.Option("--csv", help=HELP["csv"], rich_help_panel=OUTPUT, metavar="FILE", dir_okay=False)
+def model_params(shown: dict[str, Any], help: dict[str, str] | None = None) -> list[inspect.Parameter]:
+    """The shared model flags as parameters; `help` overrides a flag's text."""
+    help = help or {}
+    return [_param(flag, kind, option(flag, shown, help.get(flag))) for flag, kind in _MODEL_FLAGS]
 
 
-def plot_option() -> Any:
-    return typer.Option("--plot", help=HELP["plot"], rich_help_panel=OUTPUT, metavar="FILE", dir_okay=False)
+def output_params(shown: dict[str, Any], verdicts: tuple[str, ...]) -> list[inspect.Parameter]:
+    """--fail-on (with this command's verdicts), --config, --json, --csv, --plot."""
+    fail_help = f"Exit 1 if any of these verdicts (comma list) holds: {', '.join(verdicts)}."
+    return [
+        _param("fail-on", Optional[str], option("fail-on", shown, fail_help, panel=OUTPUT)),
+        _param(
+            "config",
+            Optional[Path],
+            typer.Option("--config", help=HELP["config"], rich_help_panel=OUTPUT, metavar="FILE.toml"),
+        ),
+        _param("json", bool, typer.Option("--json", help=HELP["json"], rich_help_panel=OUTPUT)),
+        _param(
+            "csv",
+            Optional[Path],
+            typer.Option("--csv", help=HELP["csv"], rich_help_panel=OUTPUT, metavar="FILE", dir_okay=False),
+        ),
+        _param(
+            "plot",
+            Optional[Path],
+            typer.Option("--plot", help=HELP["plot"], rich_help_panel=OUTPUT, metavar="FILE", dir_okay=False),
+        ),
+    ]
+
+
+OUTPUT_NAMES = ("config", "json", "csv", "plot")
+
+
+@dataclass(frozen=True)
+class Shared:
+    """What the shared flags carried: the typed experiment flags (None and False
+    dropped, ready for the spec builder) and the output destinations."""
+
+    flags: dict[str, Any]
+    config: Path | None
+    as_json: bool
+    csv: Path | None
+    plot: Path | None
+
+
+def with_shared(
+    before: list[inspect.Parameter], after: list[inspect.Parameter]
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Put `before` (the model flags) and `after` (the output flags) around a
+    command's own flags and hand them to it as one `shared: Shared` argument, so
+    every command declares the shared flags once."""
+    params = before + after
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        own = [p for p in inspect.signature(fn).parameters.values() if p.name != "shared"]
+        names = [p.name for p in params]
+
+        @functools.wraps(fn)
+        def wrapper(**kwargs: Any) -> Any:
+            mine = {n: kwargs.pop(n) for n in names}
+            outputs = {n: mine.pop(n, None) for n in OUTPUT_NAMES}
+            shared = Shared(
+                given(**mine), outputs["config"], bool(outputs["json"]), outputs["csv"], outputs["plot"]
+            )
+            return fn(shared=shared, **kwargs)
+
+        wrapper.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            before + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + after,
+            return_annotation=None,
+        )
+        wrapper.__annotations__ = {p.name: p.annotation for p in wrapper.__signature__.parameters.values()}
+        del wrapper.__wrapped__  # typer must see the new signature, not fn's
+        return wrapper
+
+    return decorate
 
 
 def given(**values: Any) -> dict[str, Any]:
     """The typed flags, None dropped (and False for on/off flags that were not set)."""
     return {k: v for k, v in values.items() if v is not None and v is not False}
-
-
-__all__ = ["Path", "option", "defaults", "given", "config_option", "json_option", "csv_option", "plot_option"]

@@ -7,24 +7,32 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from nninit_cli.cli._options import Shared
 from nninit_cli.errors import EXIT_FAIL_ON, EXIT_OK
+
+
+def check_outputs(shared: Shared) -> None:
+    """Refuse bad --csv / --plot paths before any work is done."""
+    from nninit_cli.render.plot import check_out_path, check_plot_path
+
+    check_out_path(shared.csv, "--csv")
+    check_plot_path(shared.plot)
 
 
 def emit(
     command: str,
     config: dict[str, Any],
     results: dict[str, Any],
+    shared: Shared,
     *,
-    as_json: bool,
     renderables: Callable[[], Iterable[Any]],
     summary: str,
-    csv_path: Path | None = None,
     csv_rows: Callable[[], list[dict[str, Any]]] | None = None,
-    plot_path: Path | None = None,
     plot: Callable[[Path], None] | None = None,
     verdicts: Iterable[str] = (),
     fail_on: Iterable[str] = (),
 ) -> int:
+    csv_path, plot_path, as_json = shared.csv, shared.plot, shared.as_json
     if csv_path is not None and csv_rows is not None:
         from nninit_cli.render.csv_out import write_rows
 

@@ -2,10 +2,14 @@
 
 from typing import Annotated
 
-from nninit_cli.cli._options import json_option
+import typer
+
+from nninit_cli.cli._options import HELP, OUTPUT
 
 
-def command(as_json: Annotated[bool, json_option()] = False) -> None:
+def command(
+    as_json: Annotated[bool, typer.Option("--json", help=HELP["json"], rich_help_panel=OUTPUT)] = False,
+) -> None:
     """List activations, initialisers and presets, with gains and formulas.
 
     Activations with torch's gain and the fixed-point gain; initialisers with

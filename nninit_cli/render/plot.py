@@ -9,7 +9,7 @@ from typing import Any
 
 from nninit_cli.errors import SpecError
 from nninit_cli.io import atomic_write_with
-from nninit_cli.results import StdTraceResult
+from nninit_cli.results import GradNormsResult, StdTraceResult
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
@@ -92,4 +92,47 @@ def std_trace_plot(res: StdTraceResult, path: Path) -> None:
         g.set_title("backward pass")
         g.grid(True, alpha=0.3)
         g.legend(fontsize="small")
+    save(fig, path)
+
+
+def grad_norms_plot(res: GradNormsResult, path: Path) -> None:
+    """Gradient L2 norm per parameter on a log axis, one line per activation
+    (the seed's comparison plot).  Exact zeros cannot sit on a log axis: they are
+    drawn at the bottom edge with their own marker and labelled, not dropped."""
+    plt = _pyplot()
+    params = [p.name for p in res.runs[0].params]
+    positive = [g for r in res.runs for p in r.params for g in [p.grad_norm] if g and math.isfinite(g)]
+    floor = min(positive) / 10 if positive else 1e-12
+    fig, ax = plt.subplots(figsize=(max(6.5, 0.45 * len(params)), 4.5))
+    xs = list(range(len(params)))
+    zero_label_done = False
+    for run in res.runs:
+        norms = [p.grad_norm for p in run.params]
+        ys = [g if g is not None and g > 0 and math.isfinite(g) else math.nan for g in norms]
+        (line,) = ax.plot(xs, ys, "o-", ms=4, label=run.act)
+        zeros = [x for x, g in zip(xs, norms, strict=True) if g == 0.0]
+        if zeros:
+            ax.plot(
+                zeros,
+                [floor] * len(zeros),
+                "v",
+                ms=9,
+                color=line.get_color(),
+                mfc="none",
+                label=None if zero_label_done else "exactly 0 (drawn at the bottom)",
+            )
+            zero_label_done = True
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=floor / 2)
+    ax.set_xticks(xs)
+    ax.set_xticklabels(
+        params,
+        rotation=60 if len(params) > 10 else 0,
+        ha="right" if len(params) > 10 else "center",
+        fontsize="small",
+    )
+    ax.set_ylabel("gradient L2 norm at step 1")
+    ax.set_title(f"gradient norms per parameter, init {res.config['init']}, bias {res.config['bias']}")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize="small")
     save(fig, path)

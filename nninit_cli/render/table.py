@@ -9,7 +9,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from nninit_cli.results import StdTraceResult
+from nninit_cli.results import GradNormsResult, StdTraceResult
 
 
 def console() -> Console:
@@ -145,3 +145,64 @@ def catalog_tables(data: dict) -> list[Table]:
     for preset in data["presets"]:
         p.add_row(preset["name"], preset["command"], preset["description"])
     return [a, i, p]
+
+
+def grad_norms_tables(res: GradNormsResult, show_all: bool) -> list[Any]:
+    """Per-parameter gradient norms, one column per activation, then a table of
+    dead units, gradient ratio, dev accuracy and verdict per activation."""
+    c = res.config
+    steps = c["steps"]
+    sizes = "-".join(str(p.shape[1]) for p in res.runs[0].params if p.name.endswith(".weight")) + "-1"
+    bias = "no bias" if c["bias"] == "none" else f"bias {c['bias']}"
+    title = (
+        f"grad-norms: {sizes} on {c['dataset']}, init {c['init']}, {bias}, "
+        f"lr {c['lr']:g}, {steps} step{'s' if steps > 1 else ''}, seed {c['seed']}"
+    )
+    head = "|grad| at step 1" if steps == 1 else f"mean |grad| over {steps} steps"
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    t.add_column("parameter")
+    t.add_column("shape", justify="right")
+    for run in res.runs:
+        t.add_column(run.act, justify="right")
+    params = res.runs[0].params
+    shown = pick_rows(len(params), len(params), None, None, show_all)
+    prev = 0
+    for i in shown:
+        if i != prev + 1:
+            t.add_row("...", *([""] * (len(t.columns) - 1)))
+        p = params[i - 1]
+        cells = []
+        for run in res.runs:
+            d = run.params[i - 1].to_dict()
+            value = d["grad_norm"] if steps == 1 else d["grad_norm_mean"]
+            cells.append("no grad" if not d["has_grad"] else "0 exactly" if value == 0 else num(value))
+        t.add_row(p.name, "x".join(map(str, p.shape)), *cells)
+        prev = i
+    v = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for col, just in (
+        ("act", "left"),
+        ("most dead units", "right"),
+        ("|g1|/|gN|", "right"),
+        ("dev acc", "right"),
+        ("verdict", "left"),
+    ):
+        v.add_column(col, justify=just)
+    for run in res.runs:
+        worst = max(range(len(run.dead_units)), key=lambda k: run.dead_units[k], default=None)
+        if worst is None or run.dead_units[worst] == 0:
+            dead = "none"
+        else:
+            dead = f"{pct(run.dead_units[worst])} (layer {worst + 1})"
+        v.add_row(run.act, dead, num(run.grad_ratio), f"{run.dev_accuracy:.3f}", ", ".join(run.verdicts))
+    return [title, f"{head} (L2 norm; '0 exactly' is an exact zero)", t, v]
+
+
+def grad_norms_summary(res: GradNormsResult) -> str:
+    parts = []
+    for run in res.runs:
+        if "dead" in run.verdicts:
+            zero = [p.name for p in run.params if p.grad_norm == 0.0]
+            parts.append(f"{run.act} dead ({len(zero)} of {len(run.params)} gradients exactly 0)")
+        else:
+            parts.append(f"{run.act} {run.verdict}")
+    return "verdict: " + "; ".join(parts)

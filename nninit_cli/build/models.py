@@ -1,0 +1,74 @@
+"""The MLP every training-style command builds: Linear layers named fc1..fcN.
+
+Parameters are named as in the course code (fc1.weight, fc1.bias, ...); the
+hidden activations are modules too (act1..act{N-1}) so probes can hook them.
+Weights are drawn in parameter order from the seed's weight stream, on the CPU
+in float32, then moved: the data, the device and the dtype never change them.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nninit_cli.build.acts import torch_act
+from nninit_cli.build.inits import init_bias, init_weight
+from nninit_cli.build.torchenv import generator
+from nninit_cli.specs import NetSpec
+
+
+class Activation(nn.Module):
+    """A named, parameter-free activation, so forward hooks can find it."""
+
+    def __init__(self, act: str, negative_slope: float) -> None:
+        super().__init__()
+        self.name = act
+        self.fn = torch_act(act, negative_slope)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x)
+
+    def extra_repr(self) -> str:
+        return self.name
+
+
+class MLP(nn.Module):
+    """in -> width -> ... -> width -> out: `layers` Linear layers, the activation
+    after every one but the last.  Returns logits (the task's output function,
+    e.g. sigmoid, is folded into its loss)."""
+
+    def __init__(self, sizes: list[int], act: str, negative_slope: float, bias: bool) -> None:
+        super().__init__()
+        self.depth = len(sizes) - 1
+        for i in range(1, self.depth + 1):
+            # on the meta device: torch's own init would only be overwritten
+            setattr(self, f"fc{i}", nn.Linear(sizes[i - 1], sizes[i], bias=bias, device="meta"))
+            if i < self.depth:
+                setattr(self, f"act{i}", Activation(act, negative_slope))
+
+    def linears(self) -> list[nn.Linear]:
+        return [getattr(self, f"fc{i}") for i in range(1, self.depth + 1)]
+
+    def activations(self) -> list[Activation]:
+        return [getattr(self, f"act{i}") for i in range(1, self.depth)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i in range(1, self.depth + 1):
+            x = getattr(self, f"fc{i}")(x)
+            if i < self.depth:
+                x = getattr(self, f"act{i}")(x)
+        return x
+
+
+def build_mlp(net: NetSpec, in_features: int, out_features: int) -> MLP:
+    """An MLP of `net.layers` Linear layers (`net.width` hidden units), initialised
+    from `net` with the seed's weight stream."""
+    sizes = [in_features] + [net.width] * (net.layers - 1) + [out_features]
+    model = MLP(sizes, net.act, net.negative_slope, bias=net.bias != "none").to_empty(device="cpu")
+    gen = generator(net.seed, "weights")
+    with torch.no_grad():
+        for fc in model.linears():
+            init_weight(fc.weight, net, gen)
+            if fc.bias is not None:
+                init_bias(fc.bias, net, gen, fc.in_features)
+    return model

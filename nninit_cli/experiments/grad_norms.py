@@ -1,0 +1,120 @@
+"""`grad-norms`: per-parameter gradient norms, vanishing gradients and dead ReLUs
+(experiments E3 and E4).
+
+Step k reads the gradient of the model as it is after k - 1 updates: the
+gradient is recorded first, then the optimiser steps, and the last recorded
+gradient needs no update after it.  So `--steps 1` builds no optimiser at all
+(the first torch.optim optimiser of a process imports torch._dynamo, about 1.4 s),
+and dev accuracy is that of the model whose last gradient was recorded.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from nninit_cli.build.data import Dataset, Split, load_dataset
+from nninit_cli.build.models import MLP, build_mlp
+from nninit_cli.build.torchenv import resolve_device, resolve_dtype
+from nninit_cli.probes import DeadUnits, grad_norms
+from nninit_cli.results import GradNormsResult, GradRun, ParamGrads
+from nninit_cli.specs import GradNormsSpec, NetSpec
+
+
+def run_grad_norms(spec: GradNormsSpec) -> GradNormsResult:
+    """One run per activation, all on the same data and the same seed."""
+    data = load_dataset(spec.dataset, spec.nets[0].seed, noise=spec.noise)
+    return GradNormsResult(config=spec.to_dict(), runs=[_run(spec, net, data) for net in spec.nets])
+
+
+def _batch(train: Split, step: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Full batch by default; otherwise consecutive slices, wrapping around."""
+    n = len(train)
+    if size >= n:
+        return train.x, train.y
+    idx = torch.arange(step * size, (step + 1) * size, device=train.x.device) % n
+    return train.x[idx], train.y[idx]
+
+
+def _run(spec: GradNormsSpec, net: NetSpec, data: Dataset) -> GradRun:
+    device = resolve_device(net.device)
+    dtype = resolve_dtype(net.dtype, device)
+    model = build_mlp(net, data.in_features, 1).to(device, dtype)
+    train, dev = data.train.to(device, dtype), data.dev.to(device, dtype)
+    named = list(model.named_parameters())
+    optimiser = torch.optim.SGD(model.parameters(), lr=spec.lr) if spec.steps > 1 else None
+
+    per_step: list[list[float | None]] = []
+    ever_nonzero = [torch.zeros_like(p, dtype=torch.bool) for _, p in named]
+    losses: list[float] = []
+    for step in range(spec.steps):
+        model.zero_grad(set_to_none=True)
+        x, y = _batch(train, step, net.batch_size)
+        loss = F.binary_cross_entropy_with_logits(model(x), y)  # = sigmoid output + BCE
+        loss.backward()
+        norms, _ = grad_norms(model)
+        per_step.append(norms)
+        for seen, (_, p) in zip(ever_nonzero, named, strict=True):
+            if p.grad is not None:
+                seen |= p.grad != 0
+        losses.append(loss.item())
+        if optimiser is not None and step < spec.steps - 1:
+            optimiser.step()
+
+    params = [
+        ParamGrads(
+            name=name,
+            shape=tuple(p.shape),
+            grad_norm_per_step=[norms[i] for norms in per_step],
+            zero_frac=1.0 - ever_nonzero[i].double().mean().item(),
+        )
+        for i, (name, p) in enumerate(named)
+    ]
+    dead, accuracy = _evaluate(model, train, dev)
+    return _judge(spec, net, params, dead, losses, accuracy)
+
+
+@torch.no_grad()
+def _evaluate(model: MLP, train: Split, dev: Split) -> tuple[list[float], float]:
+    with DeadUnits(model.activations()) as probe:
+        model(train.x)
+    accuracy = ((model(dev.x) >= 0).to(dev.y.dtype) == dev.y).double().mean().item()
+    return [f if f is not None else 0.0 for f in probe.fracs], accuracy
+
+
+def _judge(
+    spec: GradNormsSpec,
+    net: NetSpec,
+    params: list[ParamGrads],
+    dead: list[float],
+    losses: list[float],
+    accuracy: float,
+) -> GradRun:
+    by_name = {p.name: p for p in params}
+    first, last = by_name["fc1.weight"].grad_norm, by_name[f"fc{net.layers}.weight"].grad_norm
+    ratio = first / last if first is not None and last else None
+    verdicts = []
+    weights = [p for p in params if p.name.endswith(".weight")]
+    if any(p.zero_frac == 1.0 for p in weights) or any(f >= spec.dead_frac for f in dead):
+        verdicts.append("dead")
+    blew_up = not all(math.isfinite(v) for v in losses) or any(
+        g is not None and not math.isfinite(g) for p in params for g in p.grad_norm_per_step
+    )
+    if blew_up or (ratio is not None and ratio > spec.explode_ratio):
+        verdicts.append("exploding")  # a ratio above the threshold, or inf/nan on the way
+    if ratio is not None and ratio < spec.vanish_ratio:
+        verdicts.append("vanishing")
+    if not verdicts:
+        verdicts.append("healthy")
+    return GradRun(
+        act=net.act,
+        params=params,
+        dead_units=dead,
+        loss_per_step=losses,
+        dev_accuracy=accuracy,
+        grad_ratio=ratio,
+        verdict=verdicts[0],
+        verdicts=verdicts,
+    )
