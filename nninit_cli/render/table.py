@@ -152,10 +152,14 @@ def grad_norms_tables(res: GradNormsResult, show_all: bool) -> list[Any]:
     dead units, gradient ratio, dev accuracy and verdict per activation."""
     c = res.config
     steps = c["steps"]
-    sizes = "-".join(str(p.shape[1]) for p in res.runs[0].params if p.name.endswith(".weight")) + "-1"
+    hidden = c["layers"] - 1
+    ins = res.runs[0].params[0].shape[1]
+    sizes = (
+        f"{ins}-" + ("-".join([str(c["width"])] * hidden) if hidden <= 5 else f"{c['width']}x{hidden}") + "-1"
+    )
     bias = "no bias" if c["bias"] == "none" else f"bias {c['bias']}"
     title = (
-        f"grad-norms: {sizes} on {c['dataset']}, init {c['init']}, {bias}, "
+        f"{sizes} MLP, {c['dataset']}, init {c['init']}, {bias}, "
         f"lr {c['lr']:g}, {steps} step{'s' if steps > 1 else ''}, seed {c['seed']}"
     )
     head = "|grad| at step 1" if steps == 1 else f"mean |grad| over {steps} steps"
@@ -165,19 +169,22 @@ def grad_norms_tables(res: GradNormsResult, show_all: bool) -> list[Any]:
     for run in res.runs:
         t.add_column(run.act, justify="right")
     params = res.runs[0].params
-    shown = pick_rows(len(params), len(params), None, None, show_all)
-    prev = 0
-    for i in shown:
-        if i != prev + 1:
+    # choose layers, not parameters, so a shown layer has its weight and its bias
+    layer_of = [int(p.name.split(".")[0][2:]) for p in params]
+    keep = set(pick_rows(c["layers"], c["layers"], None, None, show_all))
+    prev_layer = 0
+    for i, p in enumerate(params):
+        if layer_of[i] not in keep:
+            continue
+        if layer_of[i] > prev_layer + 1:
             t.add_row("...", *([""] * (len(t.columns) - 1)))
-        p = params[i - 1]
+        prev_layer = layer_of[i]
         cells = []
         for run in res.runs:
-            d = run.params[i - 1].to_dict()
+            d = run.params[i].to_dict()
             value = d["grad_norm"] if steps == 1 else d["grad_norm_mean"]
             cells.append("no grad" if not d["has_grad"] else "0 exactly" if value == 0 else num(value))
         t.add_row(p.name, "x".join(map(str, p.shape)), *cells)
-        prev = i
     v = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for col, just in (
         ("act", "left"),
