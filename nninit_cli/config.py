@@ -22,9 +22,10 @@ def presets_dir() -> Path:
 def find_preset(name_or_path: str) -> Path:
     """A path as given, or the preset of that name in `configs/`."""
     path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
+    preset = presets_dir() / f"{name_or_path}.toml"
+    if path.exists() or path.suffix == ".toml" or not preset.exists():
         return path
-    return presets_dir() / f"{name_or_path}.toml"
+    return preset
 
 
 def read_toml(path: Path, flag: str = "--config") -> dict[str, Any]:

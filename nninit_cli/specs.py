@@ -211,6 +211,16 @@ def net_flags(**defaults: Any) -> list[Flag]:
     ]
 
 
+def verdict_flags(verdicts: tuple[str, ...], explode: float, vanish: float, dead: float = 0.99) -> list[Flag]:
+    """The thresholds behind the exploding / vanishing / dead verdicts, and --fail-on."""
+    return [
+        Flag("explode-ratio", float_range(1.0, 1e300, lo_open=True), explode),
+        Flag("vanish-ratio", float_range(0.0, 1.0, lo_open=True, hi_open=True), vanish),
+        Flag("dead-frac", float_range(0.0, 1.0, lo_open=True), dead),
+        Flag("fail-on", verdict_list(verdicts), ()),
+    ]
+
+
 # ---------------------------------------------------------------------------
 # Resolution: command line > config file > defaults.
 
@@ -228,12 +238,13 @@ def resolve(
     `given` holds what the user typed, keyed by flag or python name; None means
     "not typed".  A config file's keys are the flag names (underscores accepted).
     """
-    from nninit_cli.config import load_config  # tomllib only when a file is given
+    from nninit_cli.config import find_preset, load_config  # tomllib only when a file is given
 
     by_name = {f.name: f for f in flags}
     typed = {k.replace("_", "-"): v for k, v in given.items() if v is not None}
     file_values: dict[str, Any] = {}
     if config is not None:
+        config = find_preset(str(config))  # a path, or a preset's name in configs/
         file_values = load_config(config, command, list(by_name), META_KEYS)
     out: dict[str, Any] = {}
     for flag in flags:
@@ -371,10 +382,7 @@ def std_trace_flags() -> list[Flag]:
     return [
         *net_flags(),
         Flag("backward", boolean, False),
-        Flag("explode-ratio", float_range(1.0, 1e300, lo_open=True), 1e3),
-        Flag("vanish-ratio", float_range(0.0, 1.0, lo_open=True, hi_open=True), 1e-3),
-        Flag("dead-frac", float_range(0.0, 1.0, lo_open=True), 0.99),
-        Flag("fail-on", verdict_list(STD_TRACE_VERDICTS), ()),
+        *verdict_flags(STD_TRACE_VERDICTS, explode=1e3, vanish=1e-3),
     ]
 
 
@@ -443,10 +451,7 @@ def grad_norms_flags() -> list[Flag]:
         Flag("noise", float_range(0.0, 10.0), 0.2),
         Flag("lr", float_range(0.0, 1e6, lo_open=True), 0.01),
         Flag("steps", int_range(1, 1_000_000), 1),
-        Flag("dead-frac", float_range(0.0, 1.0, lo_open=True), 0.99),
-        Flag("vanish-ratio", float_range(0.0, 1.0, lo_open=True, hi_open=True), 1e-4),
-        Flag("explode-ratio", float_range(1.0, 1e300, lo_open=True), 1e4),
-        Flag("fail-on", verdict_list(GRAD_NORMS_VERDICTS), ()),
+        *verdict_flags(GRAD_NORMS_VERDICTS, explode=1e4, vanish=1e-4),
     ]
 
 

@@ -58,3 +58,10 @@ def test_every_preset_has_a_command_and_description(path):
     assert data.get("command") and data.get("description")
     builders = {"std-trace": std_trace_spec, "grad-norms": grad_norms_spec}
     builders[data["command"]]({}, path)  # validates every key
+
+
+def test_a_preset_can_be_named_instead_of_a_path():
+    spec = grad_norms_spec({}, Path("dead-relu"))
+    assert spec.nets[0].act == "relu" and spec.nets[0].bias == -8.0 and spec.fail_on == ("dead",)
+    with pytest.raises(SpecError, match="no such file"):
+        grad_norms_spec({}, Path("no-such-preset"))

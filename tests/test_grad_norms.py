@@ -126,6 +126,11 @@ def test_cli_dead_relu_fail_on_and_strict_json(cli):
     assert cli("grad-norms", "--act", "relu", "--bias", "-8").code == 0
 
 
+def test_cli_thresholds_reach_the_verdict(cli):
+    assert cli("grad-norms", "--json").json()["runs"][0]["verdict"] == "vanishing"
+    assert cli("grad-norms", "--vanish-ratio", "1e-12", "--json").json()["runs"][0]["verdict"] == "healthy"
+
+
 def test_cli_same_seed_byte_identical_json(cli):
     args = ("grad-norms", "--act", "sigmoid,relu", "--steps", "3", "--json")
     assert cli(*args).out == cli(*args).out

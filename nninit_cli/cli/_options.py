@@ -44,9 +44,10 @@ HELP = {
     "seed": "Seed of the separate weight and data streams.",
     "device": "cpu, cuda, mps or auto (the best one present).",
     "dtype": "float32, float64 or bfloat16 (statistics are always computed in float64).",
-    "config": "TOML file whose keys are flag names; flags typed on the command line win.",
+    "config": "TOML file whose keys are flag names, or a preset's name from configs/; "
+    "flags typed on the command line win.",
     "json": "Print one strict JSON object on stdout instead of tables.",
-    "csv": "Also write the per-layer table to this CSV file.",
+    "csv": "Also write the table (every row, full precision) to this CSV file.",
     "plot": "Also draw a figure to this .png, .svg or .pdf file.",
     "fail-on": "Exit 1 if any of these verdicts (comma list) holds.",
 }
@@ -115,10 +116,18 @@ def model_params(shown: dict[str, Any], help: dict[str, str] | None = None) -> l
     return [_param(flag, kind, option(flag, shown, help.get(flag))) for flag, kind in _MODEL_FLAGS]
 
 
-def output_params(shown: dict[str, Any], verdicts: tuple[str, ...]) -> list[inspect.Parameter]:
-    """--fail-on (with this command's verdicts), --config, --json, --csv, --plot."""
+def output_params(
+    shown: dict[str, Any], verdicts: tuple[str, ...], thresholds: dict[str, str]
+) -> list[inspect.Parameter]:
+    """The verdict thresholds (flag -> help text: explode-ratio, vanish-ratio,
+    dead-frac), --fail-on with this command's verdicts, then --config, --json,
+    --csv and --plot."""
     fail_help = f"Exit 1 if any of these verdicts (comma list) holds: {', '.join(verdicts)}."
     return [
+        *(
+            _param(flag, Optional[float], option(flag, shown, text, panel=OUTPUT))
+            for flag, text in thresholds.items()
+        ),
         _param("fail-on", Optional[str], option("fail-on", shown, fail_help, panel=OUTPUT)),
         _param(
             "config",

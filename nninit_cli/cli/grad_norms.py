@@ -16,7 +16,14 @@ ACT_HELP = {
 }
 
 
-@with_shared(model_params(D, ACT_HELP), output_params(D, GRAD_NORMS_VERDICTS))
+THRESHOLDS = {
+    "dead-frac": "Verdict dead when a hidden layer has at least this fraction of dead units, in (0, 1].",
+    "vanish-ratio": "Verdict vanishing when |grad fc1.weight| / |grad fcN.weight| is below this.",
+    "explode-ratio": "Verdict exploding when that ratio is above this, or a norm is inf/nan.",
+}
+
+
+@with_shared(model_params(D, ACT_HELP), output_params(D, GRAD_NORMS_VERDICTS, THRESHOLDS))
 def command(
     shared: Shared,
     lr: Annotated[Optional[float], option("lr", D, "SGD learning rate (> 0).")] = None,
@@ -29,24 +36,6 @@ def command(
         option("dataset", D, "moons or circles: 1000 points split 640 train / 160 dev / 200 test."),
     ] = None,
     noise: Annotated[Optional[float], option("noise", D, "Std of the data's Gaussian jitter.")] = None,
-    dead_frac: Annotated[
-        Optional[float],
-        option(
-            "dead-frac",
-            D,
-            "Verdict dead when a hidden layer has at least this fraction of dead units, in (0, 1].",
-        ),
-    ] = None,
-    vanish_ratio: Annotated[
-        Optional[float],
-        option(
-            "vanish-ratio", D, "Verdict vanishing when |grad fc1.weight| / |grad fcN.weight| is below this."
-        ),
-    ] = None,
-    explode_ratio: Annotated[
-        Optional[float],
-        option("explode-ratio", D, "Verdict exploding when that ratio is above this, or a norm is inf/nan."),
-    ] = None,
     show_all: Annotated[
         bool, typer.Option("--all", rich_help_panel=OUTPUT, help="Show every parameter of a deep model.")
     ] = False,
@@ -71,18 +60,7 @@ def command(
     from nninit_cli.cli._output import check_outputs
     from nninit_cli.specs import grad_norms_spec
 
-    flags = dict(
-        shared.flags,
-        **given(
-            lr=lr,
-            steps=steps,
-            dataset=dataset,
-            noise=noise,
-            dead_frac=dead_frac,
-            vanish_ratio=vanish_ratio,
-            explode_ratio=explode_ratio,
-        ),
-    )
+    flags = dict(shared.flags, **given(lr=lr, steps=steps, dataset=dataset, noise=noise))
     spec = grad_norms_spec(flags, shared.config)
     check_outputs(shared)
     raise typer.Exit(_run(spec, shared, show_all))

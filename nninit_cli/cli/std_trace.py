@@ -11,7 +11,14 @@ from nninit_cli.specs import std_trace_flags
 D = defaults(std_trace_flags())
 
 
-@with_shared(model_params(D), output_params(D, STD_TRACE_VERDICTS))
+THRESHOLDS = {
+    "explode-ratio": "Verdict exploding when final/input std is above this (> 1).",
+    "vanish-ratio": "Verdict vanishing when final/input std is below this, in (0, 1).",
+    "dead-frac": "Verdict dead when a layer has at least this fraction of exact zeros.",
+}
+
+
+@with_shared(model_params(D), output_params(D, STD_TRACE_VERDICTS, THRESHOLDS))
 def command(
     shared: Shared,
     backward: Annotated[
@@ -22,18 +29,6 @@ def command(
             "Also backpropagate a random N(0,1) gradient and report its std and each weight's gradient norm.",
         ),
     ] = False,
-    explode_ratio: Annotated[
-        Optional[float],
-        option("explode-ratio", D, "Verdict exploding when final/input std is above this (> 1)."),
-    ] = None,
-    vanish_ratio: Annotated[
-        Optional[float],
-        option("vanish-ratio", D, "Verdict vanishing when final/input std is below this, in (0, 1)."),
-    ] = None,
-    dead_frac: Annotated[
-        Optional[float],
-        option("dead-frac", D, "Verdict dead when a layer has at least this fraction of exact zeros."),
-    ] = None,
     every: Annotated[
         Optional[int],
         typer.Option(
@@ -63,17 +58,11 @@ def command(
       nninit std-trace --act relu --init kaiming --plot relu.png
       nninit std-trace --json --fail-on nonfinite | jq .first_nonfinite_layer
     """
+    from nninit_cli.cli._options import given
     from nninit_cli.cli._output import check_outputs
     from nninit_cli.specs import std_trace_spec
 
-    flags = dict(
-        shared.flags,
-        backward=backward,
-        explode_ratio=explode_ratio,
-        vanish_ratio=vanish_ratio,
-        dead_frac=dead_frac,
-    )
-    spec = std_trace_spec({k: v for k, v in flags.items() if v is not None and v is not False}, shared.config)
+    spec = std_trace_spec(dict(shared.flags, **given(backward=backward)), shared.config)
     check_outputs(shared)
     raise typer.Exit(_run(spec, shared, every, show_all))
 
