@@ -73,6 +73,7 @@ INITS: dict[str, InitInfo] = {
         InitInfo("eye", ("identity",), (), "identity matrix (not random)"),
         InitInfo("sparse", (), ("sparsity", "std"), "std * sqrt(1 - sparsity)"),
         InitInfo("default", (), (), "1 / sqrt(3 * fan_in) (nn.Linear's own init)"),
+        InitInfo("lsuv", (), (), "orthogonal, then scaled until pre-activation std = 1 on the data"),
     )
 }
 

@@ -176,3 +176,12 @@ def test_forward_trace_memory_is_flat_in_depth():
     # 400 layers of 1024 x 1024 float32 weights would be 1.6 GB if any were kept
     shallow, deep = _peak_rss_mb(10), _peak_rss_mb(400)
     assert deep - shallow < 100, (shallow, deep)
+
+
+@pytest.mark.parametrize("act", ["linear", "relu", "tanh"])
+def test_lsuv_fits_every_pre_activation_std_to_one(act):
+    res = trace(init="lsuv", act=act)
+    assert all(abs(r.pre_std - 1) < 0.01 for r in res.layers), act
+    assert res.verdict == "stable"
+    with_bias = trace(init="lsuv", act=act, bias=0.5, layers=20)
+    assert all(abs(r.pre_std - 1) < 0.01 for r in with_bias.layers)

@@ -30,7 +30,8 @@ def init_weight(w: torch.Tensor, net: NetSpec, gen: torch.Generator) -> torch.Te
       orthogonal: rows (or columns) orthonormal, times g (Saxe et al. 2014);
       eye: identity; sparse: a fraction of each column zero, the rest N(0, std^2)
       (Martens 2010); default: nn.Linear's kaiming_uniform_(a=sqrt(5)),
-      i.e. U(-1/sqrt(n), 1/sqrt(n)).
+      i.e. U(-1/sqrt(n), 1/sqrt(n)); lsuv: orthogonal here, then `lsuv_rescale`
+      on a data batch (Mishkin & Matas 2015).
     """
     name = net.init
     with torch.no_grad():
@@ -64,6 +65,8 @@ def init_weight(w: torch.Tensor, net: NetSpec, gen: torch.Generator) -> torch.Te
             return _sparse(w, net.sparsity, net.std, gen)
         if name == "default":
             return tinit.kaiming_uniform_(w, a=math.sqrt(5.0), generator=gen)
+        if name == "lsuv":  # the data-dependent part is lsuv_rescale, where the data is
+            return tinit.orthogonal_(w, gain=1.0, generator=gen)
     raise ValueError(f"no initialiser named {name!r}")
 
 
@@ -75,6 +78,25 @@ def _sparse(w: torch.Tensor, sparsity: float, std: float, gen: torch.Generator) 
     w.normal_(0.0, std, generator=gen)
     for col in range(cols):
         w[torch.randperm(rows, generator=gen)[:num_zeros], col] = 0.0
+    return w
+
+
+LSUV_TOL = 1e-3  # stop when the pre-activation std is within 0.1% of 1
+LSUV_MAX_ITER = 20
+
+
+def lsuv_rescale(w: torch.Tensor, b: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
+    """Scale `w` in place until std(x w^T + b) = 1 on the batch `x` (the layer's
+    input), as LSUV does layer after layer (Mishkin & Matas 2015, "All you need
+    is a good init").  Without a bias one division is exact; a bias makes the
+    std an affine function of the scale, hence the few iterations.  A layer whose
+    output has no spread at all (std 0) is left as it is."""
+    with torch.no_grad():
+        for _ in range(LSUV_MAX_ITER):
+            std = torch.nn.functional.linear(x, w, b).double().std(correction=0).item()
+            if not math.isfinite(std) or std == 0.0 or abs(std - 1.0) < LSUV_TOL:
+                break
+            w.div_(std)
     return w
 
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from nninit_cli.build.acts import torch_act
-from nninit_cli.build.inits import init_bias, init_weight
+from nninit_cli.build.inits import init_bias, init_weight, lsuv_rescale
 from nninit_cli.build.torchenv import generator
 from nninit_cli.specs import NetSpec
 
@@ -71,4 +71,18 @@ def build_mlp(net: NetSpec, in_features: int, out_features: int) -> MLP:
             init_weight(fc.weight, net, gen)
             if fc.bias is not None:
                 init_bias(fc.bias, net, gen, fc.in_features)
+    return model
+
+
+def lsuv_fit(model: MLP, x: torch.Tensor) -> MLP:
+    """LSUV's data-dependent step for a whole MLP: rescale each Linear in turn so
+    its pre-activation std on the batch `x` is 1 (layers already fitted feed the
+    next one)."""
+    with torch.no_grad():
+        h = x
+        for i, fc in enumerate(model.linears(), start=1):
+            lsuv_rescale(fc.weight, fc.bias, h)
+            h = fc(h)
+            if i < model.depth:
+                h = getattr(model, f"act{i}")(h)
     return model

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from nninit_cli.build.data import Dataset, Split, load_dataset
-from nninit_cli.build.models import MLP, build_mlp
+from nninit_cli.build.models import MLP, build_mlp, lsuv_fit
 from nninit_cli.build.torchenv import resolve_device, resolve_dtype
 from nninit_cli.probes import DeadUnits, grad_norms
 from nninit_cli.results import GradNormsResult, GradRun, ParamGrads
@@ -43,6 +43,8 @@ def _run(spec: GradNormsSpec, net: NetSpec, data: Dataset) -> GradRun:
     dtype = resolve_dtype(net.dtype, device)
     model = build_mlp(net, data.in_features, 1).to(device, dtype)
     train, dev = data.train.to(device, dtype), data.dev.to(device, dtype)
+    if net.init == "lsuv":
+        lsuv_fit(model, train.x)
     named = list(model.named_parameters())
     optimiser = torch.optim.SGD(model.parameters(), lr=spec.lr) if spec.steps > 1 else None
 

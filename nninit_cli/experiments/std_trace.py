@@ -14,7 +14,7 @@ import math
 import torch
 
 from nninit_cli.build.acts import saturation_fraction, torch_act
-from nninit_cli.build.inits import init_bias, init_weight
+from nninit_cli.build.inits import init_bias, init_weight, lsuv_rescale
 from nninit_cli.build.torchenv import generator, resolve_device, resolve_dtype
 from nninit_cli.results import LayerStats, StdTraceResult
 from nninit_cli.specs import StdTraceSpec
@@ -109,6 +109,8 @@ def run_std_trace(spec: StdTraceSpec) -> StdTraceResult:
             b = None
             if net.bias != "none":
                 b = init_bias(torch.empty(net.width), net, wgen, net.width).to(device, dtype)
+            if net.init == "lsuv":
+                lsuv_rescale(w, b, x)  # fitted on this very batch
             if spec.backward:
                 w.requires_grad_(True)
                 weights.append(w)
