@@ -154,3 +154,63 @@ class GradNormsResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"runs": [r.to_dict() for r in self.runs], "verdicts": self.verdicts}
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Mean and (population) standard deviation over seeds."""
+
+    mean: float
+    std: float
+
+
+@dataclass(frozen=True)
+class CellResult:
+    """One init x activation cell of init-compare, over its seeds.
+
+    final_std / std_ratio: the last layer's output std and its ratio to the
+    input's; first_nonfinite_layer: the earliest over seeds (nonfinite_seeds
+    says how many overflowed); grad_ratio: |dL/dW_1| / |dL/dW_L|; dead_frac: the
+    worst layer's fraction of units that are 0 for every example;
+    saturated_frac: the last layer's (tanh, sigmoid only); train_loss and
+    dev_accuracy only with a training probe; rank: 1 is best within the act.
+    """
+
+    init: str
+    act: str
+    seeds: list[int]
+    gain: float | None
+    final_std: Spread
+    std_ratio: Spread
+    std_per_layer: list[float]
+    first_nonfinite_layer: int | None
+    nonfinite_seeds: int
+    grad_ratio: Spread
+    dead_frac: Spread
+    saturated_frac: Spread | None
+    train_loss: Spread | None
+    dev_accuracy: Spread | None
+    verdict: str
+    verdicts: list[str]
+    rank: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CompareResult:
+    config: dict[str, Any]
+    inits: list[str]
+    acts: list[str]
+    cells: list[CellResult]
+
+    def cell(self, init: str, act: str) -> CellResult:
+        return next(c for c in self.cells if c.init == init and c.act == act)
+
+    @property
+    def verdicts(self) -> list[str]:
+        return sorted({v for c in self.cells for v in c.verdicts}, key=STD_TRACE_VERDICTS.index)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cells": [c.to_dict() for c in self.cells], "verdicts": self.verdicts}

@@ -472,3 +472,108 @@ def grad_norms_spec(given: Mapping[str, Any], config: Path | None = None) -> Gra
         explode_ratio=values["explode_ratio"],
         fail_on=values["fail_on"],
     )
+
+
+# ---------------------------------------------------------------------------
+# init-compare
+
+COMPARE_INITS = (
+    "zeros", "normal", "uniform", "xavier-uniform", "xavier-normal",
+    "kaiming-normal", "kaiming-uniform", "orthogonal", "lsuv", "default",
+)  # fmt: skip
+
+
+def init_list(raw: Any) -> tuple[str, ...]:
+    """A comma list of initialisers; duplicates dropped, order kept."""
+    items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+    names = [_init(str(item)) for item in items if str(item).strip()]
+    if not names:
+        raise ValueError(f"needs at least one of {registry.init_choices()}")
+    return tuple(dict.fromkeys(names))
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """One cell of the grid: one initialiser and one activation over several
+    seeds.  Plain data: `to_dict` / `from_dict` round-trip through JSON, so a
+    cell can be shipped to any worker and run there with `run_cell`."""
+
+    net: NetSpec  # init, act and shape; its seed is the first of `seeds`
+    seeds: tuple[int, ...]
+    train_epochs: int = 0
+    lr: float = 0.2
+    dataset: str = "moons"
+    explode_ratio: float = 1e3
+    vanish_ratio: float = 1e-3
+    dead_frac: float = 0.99
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["seeds"] = list(self.seeds)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CellSpec:
+        return cls(**{**d, "net": NetSpec(**d["net"]), "seeds": tuple(d["seeds"])})
+
+    @property
+    def shape_key(self) -> tuple[Any, ...]:
+        """Cells with equal keys can share stacked weights and batched matmuls."""
+        n = self.net
+        return (n.act, n.negative_slope, n.layers, n.width, n.batch_size, n.device, n.dtype, n.bias == "none")
+
+
+@dataclass(frozen=True)
+class CompareSpec:
+    """`nninit init-compare`: the grid inits x acts x seeds."""
+
+    cells: tuple[CellSpec, ...]
+    inits: tuple[str, ...]
+    acts: tuple[str, ...]
+    batched: bool = True
+    fail_on: tuple[str, ...] = ()
+    config: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.config or {}, batched=self.batched, fail_on=list(self.fail_on))
+
+
+def init_compare_flags() -> list[Flag]:
+    from nninit_cli.results import STD_TRACE_VERDICTS
+
+    return [
+        *net_flags(layers=50),
+        Flag("inits", init_list, COMPARE_INITS),
+        Flag("acts", lambda raw: act_list(raw) if raw not in ((), "", []) else (), ()),  # () = --act
+        Flag("seeds", int_range(1, 1000), 3),
+        Flag("train-epochs", int_range(0, 100_000), 0),
+        Flag("lr", float_range(0.0, 1e6, lo_open=True), 0.2),
+        Flag("dataset", choice(*DATASET_NAMES), "moons"),
+        Flag("no-batch", boolean, False),
+        *verdict_flags(STD_TRACE_VERDICTS, explode=1e3, vanish=1e-3),
+    ]
+
+
+def init_compare_spec(given: Mapping[str, Any], config: Path | None = None) -> CompareSpec:
+    values = resolve("init-compare", init_compare_flags(), given, config)
+    acts = values["acts"] or (values["act"],)
+    seeds = tuple(range(values["seed"], values["seed"] + values["seeds"]))
+    cells = tuple(
+        CellSpec(
+            net=net_spec({**values, "init": init}, act=act),
+            seeds=seeds,
+            train_epochs=values["train_epochs"],
+            lr=values["lr"],
+            dataset=values["dataset"],
+            explode_ratio=values["explode_ratio"],
+            vanish_ratio=values["vanish_ratio"],
+            dead_frac=values["dead_frac"],
+        )
+        for act in acts
+        for init in values["inits"]
+    )
+    skip = ("fail_on", "act", "init", "no_batch")
+    config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items() if k not in skip}
+    gains = {f"{c.net.init}/{c.net.act}": c.net.gain for c in cells}
+    config.update(acts=list(acts), seeds=list(seeds), gains=gains)
+    return CompareSpec(cells, values["inits"], acts, not values["no_batch"], values["fail_on"], config)

@@ -27,13 +27,17 @@ def torch_act(act: str, negative_slope: float = 0.01) -> TorchAct:
     return table[act]
 
 
-def saturation_fraction(act: str, y: torch.Tensor) -> float | None:
-    """Fraction of outputs in the flat tails: |tanh| > 0.99, sigmoid outside
+def saturated(act: str, y: torch.Tensor) -> torch.Tensor | None:
+    """Which outputs sit in the flat tails: |tanh| > 0.99, sigmoid outside
     [0.01, 0.99]; None for activations that do not saturate both ways."""
     if act == "tanh":
-        hits = y.abs() > 0.99
-    elif act == "sigmoid":
-        hits = (y < 0.01) | (y > 0.99)
-    else:
-        return None
-    return hits.double().mean().item()
+        return y.abs() > 0.99
+    if act == "sigmoid":
+        return (y < 0.01) | (y > 0.99)
+    return None
+
+
+def saturation_fraction(act: str, y: torch.Tensor) -> float | None:
+    """Fraction of `y` in the flat tails (see `saturated`), None where n/a."""
+    hits = saturated(act, y)
+    return None if hits is None else hits.double().mean().item()

@@ -90,13 +90,26 @@ def lsuv_rescale(w: torch.Tensor, b: torch.Tensor | None, x: torch.Tensor) -> to
     input), as LSUV does layer after layer (Mishkin & Matas 2015, "All you need
     is a good init").  Without a bias one division is exact; a bias makes the
     std an affine function of the scale, hence the few iterations.  A layer whose
-    output has no spread at all (std 0) is left as it is."""
+    output has no spread at all (std 0) is left as it is.
+
+    Works on one layer (w: out x in, x: batch x in) or on a stack of K
+    independent ones (w: K x out x in, b: K x out, x: K x batch x in), each
+    fitted to its own slice.
+    """
+    single = w.dim() == 2
+    ws, xs = (w.unsqueeze(0), x.unsqueeze(0)) if single else (w, x)
+    bs = None if b is None else (b.unsqueeze(0) if single else b).unsqueeze(1)
     with torch.no_grad():
         for _ in range(LSUV_MAX_ITER):
-            std = torch.nn.functional.linear(x, w, b).double().std(correction=0).item()
-            if not math.isfinite(std) or std == 0.0 or abs(std - 1.0) < LSUV_TOL:
+            pre = xs @ ws.transpose(1, 2)
+            if bs is not None:
+                pre = pre + bs
+            std = pre.double().flatten(1).std(dim=1, correction=0)
+            todo = torch.isfinite(std) & (std > 0) & ((std - 1).abs() >= LSUV_TOL)
+            if not todo.any():
                 break
-            w.div_(std)
+            scale = torch.where(todo, std, torch.ones_like(std)).to(ws.dtype)
+            ws.div_(scale[:, None, None])
     return w
 
 

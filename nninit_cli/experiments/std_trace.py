@@ -141,6 +141,35 @@ def _backward(
     return out
 
 
+def signal_verdicts(
+    ratio: float,
+    nonfinite: bool,
+    max_zero_frac: float,
+    final_saturated: float | None,
+    explode_ratio: float,
+    vanish_ratio: float,
+    dead_frac: float,
+) -> list[str]:
+    """Every verdict that holds for a stack, in order of severity: nonfinite,
+    dead, exploding, vanishing, saturated; "stable" when none does.
+
+    ratio is final/input std; max_zero_frac the largest fraction of exact zeros
+    in any layer's output; final_saturated the last layer's saturated fraction.
+    """
+    verdicts = []
+    if nonfinite:
+        verdicts.append("nonfinite")
+    if max_zero_frac >= dead_frac:
+        verdicts.append("dead")
+    if math.isfinite(ratio) and ratio > explode_ratio:
+        verdicts.append("exploding")
+    if math.isfinite(ratio) and ratio < vanish_ratio:
+        verdicts.append("vanishing")
+    if (final_saturated or 0.0) > SATURATED_VERDICT_FRAC:
+        verdicts.append("saturated")
+    return verdicts or ["stable"]
+
+
 def _conclude(
     spec: StdTraceSpec,
     x0: torch.Tensor,
@@ -151,19 +180,15 @@ def _conclude(
     input_std = _std(x0)
     final = rows[-1]
     ratio = final.std / input_std if input_std > 0 else math.nan
-    verdicts = []
-    if first_nonfinite is not None:
-        verdicts.append("nonfinite")
-    if any(r.zero_frac >= spec.dead_frac for r in rows):
-        verdicts.append("dead")
-    if math.isfinite(ratio) and ratio > spec.explode_ratio:
-        verdicts.append("exploding")
-    if math.isfinite(ratio) and ratio < spec.vanish_ratio:
-        verdicts.append("vanishing")
-    if (final.saturated_frac or 0.0) > SATURATED_VERDICT_FRAC:
-        verdicts.append("saturated")
-    if not verdicts:
-        verdicts.append("stable")
+    verdicts = signal_verdicts(
+        ratio,
+        first_nonfinite is not None,
+        max(r.zero_frac for r in rows),
+        final.saturated_frac,
+        spec.explode_ratio,
+        spec.vanish_ratio,
+        spec.dead_frac,
+    )
     return StdTraceResult(
         config=spec.to_dict(),
         input_std=input_std,

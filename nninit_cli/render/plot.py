@@ -9,7 +9,7 @@ from typing import Any
 
 from nninit_cli.errors import SpecError
 from nninit_cli.io import atomic_write_with
-from nninit_cli.results import GradNormsResult, StdTraceResult
+from nninit_cli.results import CompareResult, GradNormsResult, StdTraceResult
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
@@ -135,4 +135,44 @@ def grad_norms_plot(res: GradNormsResult, path: Path) -> None:
     ax.set_title(f"gradient norms per parameter, init {res.config['init']}, bias {res.config['bias']}")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize="small")
+    save(fig, path)
+
+
+def compare_plot(res: CompareResult, path: Path) -> None:
+    """(a) std per layer, one line per init, one panel per activation, log axis;
+    (b) a heatmap init x activation of log10(final std / input std), each cell
+    marked with its verdict."""
+    import numpy as np
+
+    plt = _pyplot()
+    n = len(res.acts)
+    fig = plt.figure(figsize=(max(7.0, 4.2 * n), 4.0 + 0.35 * len(res.inits) + 1.5), layout="constrained")
+    grid = fig.add_gridspec(2, n, height_ratios=[1.0, 0.25 * len(res.inits) + 0.5])
+    for j, act in enumerate(res.acts):
+        ax = fig.add_subplot(grid[0, j])
+        for init in res.inits:
+            stds = res.cell(init, act).std_per_layer
+            ax.plot(range(1, len(stds) + 1), _finite(stds), label=init, lw=1.2)
+        ax.set_yscale("log")
+        ax.set_title(act)
+        ax.set_xlabel("layer")
+        if j == 0:
+            ax.set_ylabel("std of layer output (mean over seeds)")
+        ax.grid(True, alpha=0.3)
+    fig.axes[0].legend(fontsize="x-small", ncol=2)
+    heat = fig.add_subplot(grid[1, :])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = np.array([[res.cell(i, a).std_ratio.mean for a in res.acts] for i in res.inits], dtype=float)
+        logs = np.log10(values)
+    shown = np.where(np.isfinite(logs), logs, np.nan)
+    span = float(np.nanmax(np.abs(shown))) if np.isfinite(shown).any() else 1.0
+    image = heat.imshow(shown, cmap="coolwarm", vmin=-max(span, 1), vmax=max(span, 1), aspect="auto")
+    for r, init in enumerate(res.inits):
+        for col, act in enumerate(res.acts):
+            cell = res.cell(init, act)
+            heat.text(col, r, f"{cell.verdict} #{cell.rank}", ha="center", va="center", fontsize="x-small")
+    heat.set_xticks(range(n), res.acts)
+    heat.set_yticks(range(len(res.inits)), res.inits)
+    heat.set_title("log10(final std / input std); blank: inf or nan, or exactly 0")
+    fig.colorbar(image, ax=heat, fraction=0.03)
     save(fig, path)

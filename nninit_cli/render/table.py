@@ -9,7 +9,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from nninit_cli.results import GradNormsResult, StdTraceResult
+from nninit_cli.results import CompareResult, GradNormsResult, StdTraceResult
 
 
 def console() -> Console:
@@ -213,3 +213,47 @@ def grad_norms_summary(res: GradNormsResult) -> str:
         else:
             parts.append(f"{run.act} {run.verdict}")
     return "verdict: " + "; ".join(parts)
+
+
+SHORT_VERDICT = {
+    "stable": "ok",
+    "nonfinite": "inf",
+    "dead": "dead",
+    "exploding": "expl",
+    "vanishing": "vani",
+    "saturated": "sat",
+}
+
+
+def compare_tables(res: CompareResult) -> list[Any]:
+    """Rows inits, one column per activation: final/input std (or dev accuracy
+    with a training probe), the verdict in short, and the rank."""
+    c = res.config
+    trained = c["train_epochs"] > 0
+    title = (
+        f"init-compare: {c['layers']} x {c['width']}, batch {c['batch_size']}, "
+        f"{len(c['seeds'])} seed{'s' if len(c['seeds']) > 1 else ''} from {c['seed']}"
+        + (f", {c['train_epochs']} epochs on {c['dataset']}" if trained else "")
+    )
+    what = "dev accuracy" if trained else "final/input std"
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    t.add_column("init")
+    for act in res.acts:
+        t.add_column(act, justify="right")
+    for init in res.inits:
+        cells = []
+        for act in res.acts:
+            cell = res.cell(init, act)
+            value = cell.dev_accuracy.mean if trained else cell.std_ratio.mean
+            cells.append(f"{num(value)} {SHORT_VERDICT[cell.verdict]:>4} #{cell.rank}")
+        t.add_row(init, *cells)
+    legend = (
+        f"each cell: mean {what} over seeds, verdict, rank (#1 best); "
+        "ok stable, inf non-finite, vani vanishing, expl exploding, sat saturated"
+    )
+    return [title, t, legend]
+
+
+def compare_summary(res: CompareResult) -> str:
+    best = [f"{act}: {next(c.init for c in res.cells if c.act == act and c.rank == 1)}" for act in res.acts]
+    return "best: " + "; ".join(best)

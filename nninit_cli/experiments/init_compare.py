@@ -1,0 +1,264 @@
+"""`init-compare`: which initialiser for this activation and depth?
+
+A grid of cells (one initialiser x one activation, over several seeds).  Each
+cell probes the same stack std-trace builds (width x width layers, the seed's
+N(0, 1) input batch, a random N(0, 1) gradient fed in at the top: the very
+streams std-trace --backward uses) and, with train_epochs > 0, trains the MLP
+on a toy task.
+
+Batching: all (cell, seed) pairs that share a shape go through the stack
+together, as K stacked weight matrices and batched matmuls; the K slices never
+mix, so `run_cell` on one cell and `run_cells` on a whole grid give the same
+numbers (to float rounding).  A cell is plain data in and out (`CellSpec`,
+`CellResult`), so a grid can be spread over any engine that maps a function
+over items; nothing here schedules.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from nninit_cli.build.acts import saturated, torch_act
+from nninit_cli.build.data import load_dataset
+from nninit_cli.build.inits import init_bias, init_weight, lsuv_rescale
+from nninit_cli.build.models import build_mlp, lsuv_fit
+from nninit_cli.build.torchenv import generator, resolve_device, resolve_dtype
+from nninit_cli.experiments.std_trace import signal_verdicts
+from nninit_cli.results import STD_TRACE_VERDICTS, CellResult, CompareResult, Spread
+from nninit_cli.specs import CellSpec, CompareSpec
+
+
+@dataclass
+class _SeedProbe:
+    """One (cell, seed) slice of a probe: plain floats."""
+
+    input_std: float
+    stds: list[float]  # output std per layer
+    first_nonfinite: int | None
+    grad_ratio: float  # |dL/dW_1| / |dL/dW_L|
+    dead_units: float  # worst layer's fraction of units 0 for every example
+    max_zero_frac: float  # worst layer's fraction of exact zeros
+    final_saturated: float | None
+    train_loss: float | None = None
+    dev_accuracy: float | None = None
+
+
+def input_batch(seed: int, batch: int, width: int) -> torch.Tensor:
+    """The N(0, 1) input std-trace feeds a stack: the seed's data stream."""
+    return torch.randn(batch, width, generator=generator(seed, "data"))
+
+
+def cotangent(seed: int, shape: tuple[int, ...]) -> torch.Tensor:
+    """The random gradient std-trace --backward feeds in at the top."""
+    return torch.randn(shape, generator=generator(seed, "probe"))
+
+
+def _per_slice_std(t: torch.Tensor) -> torch.Tensor:
+    return t.double().flatten(1).std(dim=1, correction=0)
+
+
+def _probe(cells: list[CellSpec]) -> list[list[_SeedProbe]]:
+    """Forward and backward through K = sum(len(cell.seeds)) stacks at once.
+    Every cell must share `shape_key`."""
+    net0 = cells[0].net
+    device = resolve_device(net0.device)
+    dtype = resolve_dtype(net0.dtype, device)
+    members = [(c, s) for c, cell in enumerate(cells) for s in cell.seeds]
+    nets = [replace(cells[c].net, seed=s) for c, s in members]
+    gens = [generator(s, "weights") for _, s in members]
+    lsuv = torch.tensor([n.init == "lsuv" for n in nets])
+    width, batch, depth = net0.width, net0.batch_size, net0.layers
+    f = torch_act(net0.act, net0.negative_slope)
+
+    x0 = torch.stack([input_batch(s, batch, width) for _, s in members])
+    x = x0.to(device, dtype)
+    k = len(members)
+    stds: list[torch.Tensor] = []
+    zero_fracs: list[torch.Tensor] = []
+    dead_units: list[torch.Tensor] = []
+    first_bad = torch.zeros(k, dtype=torch.long)  # 0: finite so far
+    weights: list[torch.Tensor] = []
+    for layer in range(1, depth + 1):
+        w = torch.empty(k, width, width)  # each slice drawn in place from its own stream
+        b = torch.empty(k, width) if net0.bias != "none" else None
+        for i, (n, g) in enumerate(zip(nets, gens, strict=True)):
+            init_weight(w[i], n, g)
+            if b is not None:
+                init_bias(b[i], n, g, width)
+        w = w.to(device, dtype)
+        b = None if b is None else b.to(device, dtype)
+        if lsuv.any():  # fitted on each slice's own batch, as std-trace does
+            sub = w[lsuv]
+            lsuv_rescale(sub, None if b is None else b[lsuv], x.detach()[lsuv])
+            w[lsuv] = sub
+        if layer in (1, depth):
+            # only the first and last weight gradients are read.  Their leaf is W^T
+            # stored contiguous: batched matmuls backpropagate into it 3-5x faster
+            # than into a transposed view (the norm is the same).
+            wt = w.transpose(1, 2).contiguous().requires_grad_(True)
+            weights.append(wt)
+        else:
+            wt = w.transpose(1, 2)
+        pre = x @ wt
+        x = f(pre if b is None else pre + b.unsqueeze(1))
+        y = x.detach()
+        stds.append(_per_slice_std(y))
+        zero_fracs.append((y == 0).double().flatten(1).mean(dim=1))
+        dead_units.append((y == 0).all(dim=1).double().mean(dim=1))
+        bad = ~torch.isfinite(y).flatten(1).all(dim=1)
+        first_bad = torch.where((first_bad == 0) & bad, torch.full_like(first_bad, layer), first_bad)
+
+    cot = torch.stack([cotangent(s, (batch, width)) for _, s in members]).to(device, dtype)
+    x.backward(cot)
+    g_first = weights[0].grad.double().flatten(1).norm(dim=1)
+    g_last = weights[-1].grad.double().flatten(1).norm(dim=1)
+    sat = saturated(net0.act, y)
+    final_sat = None if sat is None else sat.double().flatten(1).mean(dim=1).tolist()
+
+    in_std = _per_slice_std(x0).tolist()
+    std_rows = torch.stack(stds, dim=1).tolist()
+    zero_max = torch.stack(zero_fracs, dim=1).max(dim=1).values.tolist()
+    dead_max = torch.stack(dead_units, dim=1).max(dim=1).values.tolist()
+    first = first_bad.tolist()
+    ratio = (g_first / g_last).tolist()
+    out: list[list[_SeedProbe]] = [[] for _ in cells]
+    for i, (c, _) in enumerate(members):
+        out[c].append(
+            _SeedProbe(
+                input_std=in_std[i],
+                stds=std_rows[i],
+                first_nonfinite=first[i] or None,
+                grad_ratio=ratio[i],
+                dead_units=dead_max[i],
+                max_zero_frac=zero_max[i],
+                final_saturated=None if final_sat is None else final_sat[i],
+            )
+        )
+    return out
+
+
+def _train(cell: CellSpec, seed: int) -> tuple[float, float]:
+    """Full-batch SGD on the toy task: (final train loss, dev accuracy)."""
+    net = replace(cell.net, seed=seed)
+    device = resolve_device(net.device)
+    dtype = resolve_dtype(net.dtype, device)
+    data = load_dataset(cell.dataset, seed)
+    train, dev = data.train.to(device, dtype), data.dev.to(device, dtype)
+    model = build_mlp(net, data.in_features, 1).to(device, dtype)
+    if net.init == "lsuv":
+        lsuv_fit(model, train.x)
+    opt = torch.optim.SGD(model.parameters(), lr=cell.lr)
+    for _ in range(cell.train_epochs):
+        opt.zero_grad(set_to_none=True)
+        F.binary_cross_entropy_with_logits(model(train.x), train.y).backward()
+        opt.step()
+    with torch.no_grad():
+        loss = F.binary_cross_entropy_with_logits(model(train.x), train.y).item()
+        accuracy = ((model(dev.x) >= 0).to(dev.y.dtype) == dev.y).double().mean().item()
+    return loss, accuracy
+
+
+def _spread(values: list[float]) -> Spread:
+    """Mean and population std; nan and inf propagate (JSON then says where)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        a = np.asarray(values, dtype=np.float64)
+        return Spread(float(a.mean()), float(a.std()) if len(a) > 1 else 0.0)
+
+
+def _conclude(cell: CellSpec, probes: list[_SeedProbe]) -> CellResult:
+    per_seed = []
+    for p in probes:
+        ratio = p.stds[-1] / p.input_std if p.input_std > 0 else math.nan
+        per_seed.append(
+            signal_verdicts(
+                ratio, p.first_nonfinite is not None, p.max_zero_frac, p.final_saturated,
+                cell.explode_ratio, cell.vanish_ratio, cell.dead_frac,
+            )
+        )  # fmt: skip
+    # the cell's verdict: the most severe one that holds for at least half the seeds
+    half = len(probes) / 2
+    held = [v for v in STD_TRACE_VERDICTS if sum(v in vs for vs in per_seed) >= half and v != "stable"]
+    order = ("nonfinite", "dead", "exploding", "vanishing", "saturated")
+    verdict = min(held, key=order.index) if held else "stable"
+    nonfinite = [p.first_nonfinite for p in probes if p.first_nonfinite is not None]
+    sats = [p.final_saturated for p in probes]
+    trained = probes[0].dev_accuracy is not None
+    return CellResult(
+        init=cell.net.init,
+        act=cell.net.act,
+        seeds=list(cell.seeds),
+        gain=cell.net.gain,
+        final_std=_spread([p.stds[-1] for p in probes]),
+        std_ratio=_spread([p.stds[-1] / p.input_std for p in probes]),
+        std_per_layer=np.asarray([p.stds for p in probes]).mean(axis=0).tolist(),
+        first_nonfinite_layer=min(nonfinite) if nonfinite else None,
+        nonfinite_seeds=len(nonfinite),
+        grad_ratio=_spread([p.grad_ratio for p in probes]),
+        dead_frac=_spread([p.dead_units for p in probes]),
+        saturated_frac=None if sats[0] is None else _spread(sats),
+        train_loss=_spread([p.train_loss for p in probes]) if trained else None,
+        dev_accuracy=_spread([p.dev_accuracy for p in probes]) if trained else None,
+        verdict=verdict,
+        verdicts=sorted({v for vs in per_seed for v in vs}, key=STD_TRACE_VERDICTS.index),
+    )
+
+
+def run_cells(cells: list[CellSpec], batched: bool = True) -> list[CellResult]:
+    """Results for `cells`, in order.  Batched: cells sharing a shape go through
+    one stacked probe; otherwise every (cell, seed) runs alone."""
+    probes: dict[int, list[_SeedProbe]] = {}
+    if batched:
+        groups: dict[tuple, list[int]] = {}
+        for i, cell in enumerate(cells):
+            groups.setdefault(cell.shape_key, []).append(i)
+        for idx in groups.values():
+            for i, p in zip(idx, _probe([cells[i] for i in idx]), strict=True):
+                probes[i] = p
+    else:
+        for i, cell in enumerate(cells):
+            probes[i] = [_probe([replace(cell, seeds=(s,))])[0][0] for s in cell.seeds]
+    for i, cell in enumerate(cells):
+        if cell.train_epochs > 0:
+            for p, seed in zip(probes[i], cell.seeds, strict=True):
+                p.train_loss, p.dev_accuracy = _train(cell, seed)
+    return [_conclude(cell, probes[i]) for i, cell in enumerate(cells)]
+
+
+def run_cell(cell: CellSpec) -> CellResult:
+    """One cell: a function from plain data to plain data."""
+    return run_cells([cell])[0]
+
+
+def _rank_key(cell: CellResult) -> tuple[float, ...]:
+    if cell.dev_accuracy is not None:
+        return (-cell.dev_accuracy.mean, cell.train_loss.mean)
+    tier = 0 if cell.verdict == "stable" else 2 if cell.verdict in ("nonfinite", "dead") else 1
+    return (tier, _log_distance(cell.std_ratio.mean) + _log_distance(cell.grad_ratio.mean))
+
+
+def _log_distance(ratio: float) -> float:
+    """|log10 ratio|: how many orders of magnitude from 1 (inf if 0 or not finite)."""
+    return abs(math.log10(ratio)) if math.isfinite(ratio) and ratio > 0 else math.inf
+
+
+def rank(cells: list[CellResult]) -> list[CellResult]:
+    """Rank the cells of each activation: by dev accuracy when trained; else
+    stable cells first, then vanishing / exploding / saturated ones, non-finite
+    and dead ones last, and within each tier by how far final/input std and
+    first/last gradient norm are from 1 (orders of magnitude, summed)."""
+    ranks: dict[int, int] = {}
+    for act in dict.fromkeys(c.act for c in cells):
+        idx = [i for i, c in enumerate(cells) if c.act == act]
+        for r, i in enumerate(sorted(idx, key=lambda i: _rank_key(cells[i])), start=1):
+            ranks[i] = r
+    return [replace(c, rank=ranks[i]) for i, c in enumerate(cells)]
+
+
+def run_init_compare(spec: CompareSpec) -> CompareResult:
+    cells = rank(run_cells(list(spec.cells), spec.batched))
+    return CompareResult(config=spec.to_dict(), inits=list(spec.inits), acts=list(spec.acts), cells=cells)
