@@ -30,7 +30,7 @@ from nninit_cli.build.models import build_mlp, lsuv_fit
 from nninit_cli.build.torchenv import generator, resolve_device, resolve_dtype
 from nninit_cli.experiments.std_trace import signal_verdicts
 from nninit_cli.results import STD_TRACE_VERDICTS, CellResult, CompareResult, Spread
-from nninit_cli.specs import CellSpec, CompareSpec
+from nninit_cli.specs import CellSpec, CompareSpec, NetSpec
 
 
 @dataclass
@@ -62,6 +62,21 @@ def _per_slice_std(t: torch.Tensor) -> torch.Tensor:
     return t.double().flatten(1).std(dim=1, correction=0)
 
 
+def draw_layer(
+    nets: list[NetSpec], gens: list[torch.Generator], width: int
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One layer's weights (K x width x width) and biases for K stacks, each
+    slice drawn in place from its own stream: the part no batching can remove."""
+    k = len(nets)
+    w = torch.empty(k, width, width)
+    b = torch.empty(k, width) if nets[0].bias != "none" else None
+    for i, (n, g) in enumerate(zip(nets, gens, strict=True)):
+        init_weight(w[i], n, g)
+        if b is not None:
+            init_bias(b[i], n, g, width)
+    return w, b
+
+
 def _probe(cells: list[CellSpec]) -> list[list[_SeedProbe]]:
     """Forward and backward through K = sum(len(cell.seeds)) stacks at once.
     Every cell must share `shape_key`."""
@@ -84,12 +99,7 @@ def _probe(cells: list[CellSpec]) -> list[list[_SeedProbe]]:
     first_bad = torch.zeros(k, dtype=torch.long)  # 0: finite so far
     weights: list[torch.Tensor] = []
     for layer in range(1, depth + 1):
-        w = torch.empty(k, width, width)  # each slice drawn in place from its own stream
-        b = torch.empty(k, width) if net0.bias != "none" else None
-        for i, (n, g) in enumerate(zip(nets, gens, strict=True)):
-            init_weight(w[i], n, g)
-            if b is not None:
-                init_bias(b[i], n, g, width)
+        w, b = draw_layer(nets, gens, width)
         w = w.to(device, dtype)
         b = None if b is None else b.to(device, dtype)
         if lsuv.any():  # fitted on each slice's own batch, as std-trace does
