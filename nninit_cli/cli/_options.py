@@ -110,10 +110,17 @@ def _param(flag: str, kind: Any, option_info: Any) -> inspect.Parameter:
     )
 
 
-def model_params(shown: dict[str, Any], help: dict[str, str] | None = None) -> list[inspect.Parameter]:
-    """The shared model flags as parameters; `help` overrides a flag's text."""
+def model_params(
+    shown: dict[str, Any], help: dict[str, str] | None = None, skip: tuple[str, ...] = ()
+) -> list[inspect.Parameter]:
+    """The shared model flags as parameters; `help` overrides a flag's text and
+    `skip` leaves out flags a command replaces with its own."""
     help = help or {}
-    return [_param(flag, kind, option(flag, shown, help.get(flag))) for flag, kind in _MODEL_FLAGS]
+    return [
+        _param(flag, kind, option(flag, shown, help.get(flag)))
+        for flag, kind in _MODEL_FLAGS
+        if flag not in skip
+    ]
 
 
 def output_params(

@@ -16,12 +16,11 @@ THRESHOLDS = {
 }
 MODEL_HELP = {
     "act": "The activation when --acts is not given.",
-    "init": "Not used here: see --inits.",
     "seed": "First seed; the cells use --seeds consecutive seeds from it.",
 }
 
 
-@with_shared(model_params(D, MODEL_HELP), output_params(D, STD_TRACE_VERDICTS, THRESHOLDS))
+@with_shared(model_params(D, MODEL_HELP, skip=("init",)), output_params(D, STD_TRACE_VERDICTS, THRESHOLDS))
 def command(
     shared: Shared,
     inits: Annotated[Optional[str], option("inits", D, "Initialisers to compare (comma list).")] = None,
