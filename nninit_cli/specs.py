@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -478,9 +478,17 @@ def grad_norms_spec(given: Mapping[str, Any], config: Path | None = None) -> Gra
 # init-compare
 
 COMPARE_INITS = (
-    "zeros", "normal", "uniform", "xavier-uniform", "xavier-normal",
-    "kaiming-normal", "kaiming-uniform", "orthogonal", "lsuv", "default",
-)  # fmt: skip
+    "zeros",
+    "normal",
+    "uniform",
+    "xavier-uniform",
+    "xavier-normal",
+    "kaiming-normal",
+    "kaiming-uniform",
+    "orthogonal",
+    "lsuv",
+    "default",
+)
 
 
 def init_list(raw: Any) -> tuple[str, ...]:
@@ -577,3 +585,170 @@ def init_compare_spec(given: Mapping[str, Any], config: Path | None = None) -> C
     gains = {f"{c.net.init}/{c.net.act}": c.net.gain for c in cells}
     config.update(acts=list(acts), seeds=list(seeds), gains=gains)
     return CompareSpec(cells, values["inits"], acts, not values["no_batch"], values["fail_on"], config)
+
+
+# ---------------------------------------------------------------------------
+# train
+
+TRAIN_DATASETS = ("moons", "circles", "linreg", "digits", "mnist", "fashion-mnist")
+TRAIN_VERDICTS = ("ok", "nonfinite", "symmetric")
+# per data set: hidden layers, batch size (None: full batch, as the course does)
+TRAIN_DEFAULTS = {
+    "moons": ((5,), None),
+    "circles": ((5,), None),
+    "linreg": ((), 1),  # seed 001: a linear model, one example per step
+    "digits": ((256,), 64),
+    "mnist": ((256,), 256),
+    "fashion-mnist": ((256,), 256),
+}
+
+
+def hidden_list(raw: Any) -> tuple[int, ...] | None:
+    """--hidden 5 or 256,256; 'none' for no hidden layer (a linear model)."""
+    if raw is None:
+        return None
+    if isinstance(raw, str) and raw.strip().lower() in ("none", ""):
+        return ()
+    items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+    out = []
+    for item in items:
+        try:
+            n = int(str(item).strip())
+        except ValueError:
+            raise ValueError(
+                f"must be a comma list of whole numbers from 1 to 65536 (or none), got {raw!r}"
+            ) from None
+        if not 1 <= n <= 65_536:
+            raise ValueError(f"every width must be from 1 to 65536, got {n}")
+        out.append(n)
+    return tuple(out)
+
+
+def dropout_list(raw: Any) -> tuple[float, ...]:
+    items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+    parse = float_range(0.0, 1.0, hi_open=True)
+    try:
+        return tuple(parse(str(i).strip()) for i in items if str(i).strip())
+    except ValueError:
+        raise ValueError(f"must be drop probabilities in [0, 1), one per hidden layer, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """`nninit train`: an MLP trained on one data set, with the course's
+    RunnerV2_2 habits (evaluate on dev every epoch, keep the best model)."""
+
+    net: NetSpec
+    dataset: str = "moons"
+    data_dir: str | None = None
+    train_size: int | None = None
+    dev_size: int | None = None
+    noise: float = 0.2
+    hidden: tuple[int, ...] = (5,)
+    dropout: tuple[float, ...] = ()
+    loss: str = "auto"  # auto (by task) or nll (multi-class: log-softmax + NLL)
+    optimizer: str = "sgd"
+    lr: float = 0.2
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    decay_bias: bool = False
+    epochs: int = 100
+    batch_size: int | None = None  # None: the whole training set
+    log_every: int = 50
+    watch: tuple[str, ...] = ()
+    fail_on: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.net.to_dict()
+        for k in ("layers", "width", "batch_size"):
+            d.pop(k)
+        d.update({k: v for k, v in asdict(self).items() if k != "net"})
+        d.update(
+            hidden=list(self.hidden),
+            dropout=list(self.dropout),
+            watch=list(self.watch),
+            fail_on=list(self.fail_on),
+        )
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TrainSpec:
+        """Rebuild the spec a run recorded in its config.json."""
+        own = {f.name for f in fields(cls)} - {"net"}
+        net_keys = {f.name for f in fields(NetSpec)}
+        hidden = d["hidden"]
+        shape = {"layers": len(hidden) + 1, "width": hidden[0] if hidden else 1, "batch_size": 1}
+        net = NetSpec(**{k: v for k, v in d.items() if k in net_keys and k not in shape}, **shape)
+        values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in own}
+        return cls(net=net, **values)
+
+
+def train_flags() -> list[Flag]:
+    base = [
+        f
+        for f in net_flags(act="sigmoid", std=1.0, bias=0.0)
+        if f.name not in ("layers", "width", "batch-size")
+    ]
+    return [
+        *base,
+        Flag("dataset", choice(*TRAIN_DATASETS), "moons"),
+        Flag("data-dir", lambda raw: None if raw is None else str(raw), None),
+        Flag("train-size", lambda raw: None if raw is None else int_range(1, 10**7)(raw), None),
+        Flag("dev-size", lambda raw: None if raw is None else int_range(1, 10**7)(raw), None),
+        Flag("noise", float_range(0.0, 10.0), 0.2),
+        Flag("hidden", hidden_list, None),
+        Flag("dropout", dropout_list, ()),
+        Flag("loss", choice("auto", "nll"), "auto"),
+        Flag("optimizer", choice("sgd", "adam", "adamw"), "sgd"),
+        Flag("lr", float_range(0.0, 1e6, lo_open=True), 0.2),
+        Flag("momentum", float_range(0.0, 1.0, hi_open=True), 0.0),
+        Flag("nesterov", boolean, False),
+        Flag("weight-decay", float_range(0.0, 1e6), 0.0),
+        Flag("decay-bias", boolean, False),
+        Flag("epochs", int_range(1, 10**7), 100),
+        Flag("batch-size", lambda raw: None if raw is None else int_range(1, 10**7)(raw), None),
+        Flag("log-every", int_range(1, 10**7), 50),
+        Flag("watch", verdict_list(("weights", "grads")), ()),
+        Flag("fail-on", verdict_list(TRAIN_VERDICTS), ()),
+    ]
+
+
+def train_spec(given: Mapping[str, Any], config: Path | None = None) -> TrainSpec:
+    values = resolve("train", train_flags(), given, config)
+    hidden_default, batch_default = TRAIN_DEFAULTS[values["dataset"]]
+    hidden = values["hidden"] if values["hidden"] is not None else hidden_default
+    if values["dropout"] and len(values["dropout"]) not in (1, len(hidden)):
+        raise SpecError(
+            "--dropout",
+            f"give one probability or one per hidden layer ({len(hidden)}), got {len(values['dropout'])}",
+        )
+    dropout = values["dropout"] * len(hidden) if len(values["dropout"]) == 1 else values["dropout"]
+    if values["nesterov"] and (values["optimizer"] != "sgd" or values["momentum"] == 0):
+        raise SpecError("--nesterov", "needs --optimizer sgd and a --momentum above 0")
+    if values["loss"] == "nll" and values["dataset"] not in ("digits", "mnist", "fashion-mnist"):
+        raise SpecError("--loss", "nll is for multi-class data sets (digits, mnist, fashion-mnist)")
+    width = hidden[0] if hidden else 1
+    net = net_spec({**values, "layers": len(hidden) + 1, "width": width, "batch_size": 1})
+    return TrainSpec(
+        net=net,
+        dataset=values["dataset"],
+        data_dir=values["data_dir"],
+        train_size=values["train_size"],
+        dev_size=values["dev_size"],
+        noise=values["noise"],
+        hidden=hidden,
+        dropout=dropout,
+        loss=values["loss"],
+        optimizer=values["optimizer"],
+        lr=values["lr"],
+        momentum=values["momentum"],
+        nesterov=values["nesterov"],
+        weight_decay=values["weight_decay"],
+        decay_bias=values["decay_bias"],
+        epochs=values["epochs"],
+        batch_size=values["batch_size"] if values["batch_size"] is not None else batch_default,
+        log_every=values["log_every"],
+        watch=values["watch"],
+        fail_on=values["fail_on"],
+    )

@@ -6,12 +6,16 @@ jitter, shuffled, split 640 train / 160 dev / 200 test, labels shaped [N, 1].
 
 from __future__ import annotations
 
+import gzip
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
 
 from nninit_cli.build.torchenv import generator
+from nninit_cli.errors import SpecError
 
 
 @dataclass(frozen=True)
@@ -25,19 +29,29 @@ class Split:
         return len(self.x)
 
     def to(self, device: torch.device, dtype: torch.dtype) -> Split:
-        return Split(self.x.to(device, dtype), self.y.to(device, dtype))
+        y = self.y.to(device) if self.y.dtype == torch.int64 else self.y.to(device, dtype)
+        return Split(self.x.to(device, dtype), y)
 
 
 @dataclass(frozen=True)
 class Dataset:
+    """Three splits and the task: "binary" (labels 0/1 as float [N, 1]),
+    "multiclass" (int64 labels [N], `n_classes`) or "regression" (float [N, 1])."""
+
     name: str
     train: Split
     dev: Split
     test: Split
+    task: str = "binary"
+    n_classes: int = 2
 
     @property
     def in_features(self) -> int:
         return self.train.x.shape[1]
+
+    @property
+    def out_features(self) -> int:
+        return self.n_classes if self.task == "multiclass" else 1
 
 
 def make_moons(n: int, noise: float, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -82,15 +96,126 @@ def _shuffle_and_jitter(
     return X, labels.reshape(-1, 1)
 
 
+# name: (total examples, default train / dev sizes; test is the rest)
+SIZES = {
+    "moons": (1000, 640, 160),
+    "circles": (1000, 640, 160),
+    "linreg": (220, 20, 100),  # seed 001: 20 training points for 200 features
+    "digits": (1797, 1200, 300),
+    "mnist": (70000, 55000, 5000),
+    "fashion-mnist": (70000, 55000, 5000),
+}
+
+
+def make_linreg(n: int, gen: torch.Generator, features: int = 200, noise: float = 0.01):
+    """Seed 001's weight-decay data: y = 0.01 * sum(x) + 0.05 + N(0, noise^2)."""
+    X = torch.randn(n, features, generator=gen)
+    y = X @ torch.full((features, 1), 0.01) + 0.05
+    return X, y + noise * torch.randn(y.shape, generator=gen)
+
+
+def load_digits() -> tuple[torch.Tensor, torch.Tensor]:
+    """The 1797 8x8 handwritten digits scikit-learn ships (read straight from
+    its data file: importing sklearn.datasets would cost a second), scaled to [0, 1]."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise SpecError("--dataset", "digits needs scikit-learn (pip install scikit-learn)")
+    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz"
+    with gzip.open(path, "rt") as fh:
+        table = np.loadtxt(fh, delimiter=",", dtype=np.float32)
+    return torch.from_numpy(table[:, :-1] / 16.0), torch.from_numpy(table[:, -1].astype(np.int64))
+
+
+IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+def _find_idx(folder: Path, stem: str) -> Path:
+    for name in (stem, f"{stem}.gz", stem.replace("-idx", ".idx"), f"{stem.replace('-idx', '.idx')}.gz"):
+        if (folder / name).is_file():
+            return folder / name
+    raise SpecError("--data-dir", f"{folder}: no {stem} (or {stem}.gz); it needs the four standard IDX files")
+
+
+def load_idx_set(
+    folder: Path | None, name: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(train x, train y, test x, test y) from the four IDX files in `folder`."""
+    from nninit_cli.build.idx import read_idx
+
+    if folder is None:
+        raise SpecError("--data-dir", f"{name} is read from local IDX files: give the folder that holds them")
+    if not folder.is_dir():
+        raise SpecError("--data-dir", f"{folder}: no such folder")
+    arrays = [read_idx(_find_idx(folder, stem)) for stem in IDX_FILES]
+    for (images, labels), which in ((arrays[:2], "train"), (arrays[2:], "t10k")):
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise SpecError(
+                "--data-dir",
+                f"{folder}: {which} images {images.shape} and labels {labels.shape} do not match",
+            )
+
+    def x(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(a.reshape(len(a), -1).astype(np.float32) / 255.0)
+
+    return (
+        x(arrays[0]),
+        torch.from_numpy(arrays[1].astype(np.int64)),
+        x(arrays[2]),
+        torch.from_numpy(arrays[3].astype(np.int64)),
+    )
+
+
 def load_dataset(
-    name: str, seed: int, n: int = 1000, noise: float = 0.2, sizes: tuple[int, int] = (640, 160)
+    name: str,
+    seed: int,
+    n: int | None = None,
+    noise: float = 0.2,
+    sizes: tuple[int, int] | None = None,
+    data_dir: Path | None = None,
 ) -> Dataset:
-    """The data set `name`, drawn from `seed`'s data stream and split into
-    train (sizes[0]), dev (sizes[1]) and test (the rest), in that order."""
+    """The data set `name`, drawn (or shuffled) from `seed`'s data stream and split
+    into train (sizes[0]), dev (sizes[1]) and test (the rest), in that order.
+    MNIST-style sets keep their own test split; train and dev come from their
+    training file."""
+    total, a, b = SIZES[name]
+    n = n or total
+    a, b = sizes or (a, b)
     gen = generator(seed, f"data:{name}")
-    make = {"moons": make_moons, "circles": make_circles}[name]
-    X, y = make(n, noise, gen)
-    a, b = sizes
+    if name in ("mnist", "fashion-mnist"):
+        x, y, xt, yt = load_idx_set(data_dir, name)
+        if a + b > len(x):
+            raise SpecError("--train-size", f"train + dev must be at most the {len(x)} training images")
+        order = torch.randperm(len(x), generator=gen)
+        x, y = x[order], y[order]
+        return Dataset(
+            name, Split(x[:a], y[:a]), Split(x[a : a + b], y[a : a + b]), Split(xt, yt), "multiclass", 10
+        )
+    if name == "digits":
+        X, y = load_digits()
+        order = torch.randperm(len(X), generator=gen)
+        X, y = X[order], y[order]
+        task, classes = "multiclass", 10
+    elif name == "linreg":
+        X, y = make_linreg(max(n, a + b + 1), gen)
+        task, classes = "regression", 1
+    else:
+        make = {"moons": make_moons, "circles": make_circles}[name]
+        X, y = make(n, noise, gen)
+        task, classes = "binary", 2
+    if a + b >= len(X):
+        raise SpecError("--train-size", f"train + dev must leave test examples: {name} has {len(X)}")
     return Dataset(
-        name, Split(X[:a], y[:a]), Split(X[a : a + b], y[a : a + b]), Split(X[a + b :], y[a + b :])
+        name,
+        Split(X[:a], y[:a]),
+        Split(X[a : a + b], y[a : a + b]),
+        Split(X[a + b :], y[a + b :]),
+        task,
+        classes,
     )

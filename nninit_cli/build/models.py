@@ -32,12 +32,40 @@ class Activation(nn.Module):
         return self.name
 
 
-class MLP(nn.Module):
-    """in -> width -> ... -> width -> out: `layers` Linear layers, the activation
-    after every one but the last.  Returns logits (the task's output function,
-    e.g. sigmoid, is folded into its loss)."""
+class Dropout(nn.Module):
+    """Inverted dropout (drop with probability p, scale the rest by 1/(1-p)), in
+    training mode only, drawing its masks from its own generator: a seeded run,
+    and a resumed one, drops the same units."""
 
-    def __init__(self, sizes: list[int], act: str, negative_slope: float, bias: bool) -> None:
+    def __init__(self, p: float, gen: torch.Generator) -> None:
+        super().__init__()
+        self.p = p
+        self.gen = gen
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.rand(x.shape, generator=self.gen) >= self.p
+        return x * keep.to(x.device, x.dtype) / (1.0 - self.p)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class MLP(nn.Module):
+    """in -> sizes[1] -> ... -> out: Linear layers fc1..fcN, the activation (and
+    dropout, if given) after every one but the last.  Returns logits (the task's
+    output function, e.g. sigmoid, is folded into its loss)."""
+
+    def __init__(
+        self,
+        sizes: list[int],
+        act: str,
+        negative_slope: float,
+        bias: bool,
+        dropout: tuple[float, ...] = (),
+        dropout_gen: torch.Generator | None = None,
+    ) -> None:
         super().__init__()
         self.depth = len(sizes) - 1
         for i in range(1, self.depth + 1):
@@ -45,6 +73,8 @@ class MLP(nn.Module):
             setattr(self, f"fc{i}", nn.Linear(sizes[i - 1], sizes[i], bias=bias, device="meta"))
             if i < self.depth:
                 setattr(self, f"act{i}", Activation(act, negative_slope))
+                if i <= len(dropout) and dropout[i - 1] > 0:
+                    setattr(self, f"drop{i}", Dropout(dropout[i - 1], dropout_gen or torch.Generator()))
 
     def linears(self) -> list[nn.Linear]:
         return [getattr(self, f"fc{i}") for i in range(1, self.depth + 1)]
@@ -57,14 +87,33 @@ class MLP(nn.Module):
             x = getattr(self, f"fc{i}")(x)
             if i < self.depth:
                 x = getattr(self, f"act{i}")(x)
+                drop = getattr(self, f"drop{i}", None)
+                if drop is not None:
+                    x = drop(x)
         return x
 
 
-def build_mlp(net: NetSpec, in_features: int, out_features: int) -> MLP:
-    """An MLP of `net.layers` Linear layers (`net.width` hidden units), initialised
-    from `net` with the seed's weight stream."""
-    sizes = [in_features] + [net.width] * (net.layers - 1) + [out_features]
-    model = MLP(sizes, net.act, net.negative_slope, bias=net.bias != "none").to_empty(device="cpu")
+def build_mlp(
+    net: NetSpec,
+    in_features: int,
+    out_features: int,
+    hidden: tuple[int, ...] | None = None,
+    dropout: tuple[float, ...] = (),
+) -> MLP:
+    """An MLP with hidden layers `hidden` (default: `net.layers - 1` of
+    `net.width`), initialised from `net` with the seed's weight stream; dropout
+    masks come from the seed's dropout stream."""
+    if hidden is None:
+        hidden = (net.width,) * (net.layers - 1)
+    sizes = [in_features, *hidden, out_features]
+    model = MLP(
+        sizes,
+        net.act,
+        net.negative_slope,
+        bias=net.bias != "none",
+        dropout=dropout,
+        dropout_gen=generator(net.seed, "dropout"),
+    ).to_empty(device="cpu")
     gen = generator(net.seed, "weights")
     with torch.no_grad():
         for fc in model.linears():

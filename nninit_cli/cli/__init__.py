@@ -18,7 +18,7 @@ except ImportError:  # pragma: no cover - older typer runs on click itself
     from click.exceptions import NoArgsIsHelpError, UsageError
 
 from nninit_cli import __version__
-from nninit_cli.cli import grad_norms, init_compare, list_cmd, std_trace
+from nninit_cli.cli import grad_norms, init_compare, list_cmd, std_trace, train
 from nninit_cli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, NninitError, SpecError
 
 app = typer.Typer(
@@ -52,6 +52,8 @@ def _root(
 app.command("std-trace")(std_trace.command)
 app.command("grad-norms")(grad_norms.command)
 app.command("init-compare")(init_compare.command)
+app.command("train")(train.command)
+app.command("eval")(train.eval_command)
 app.command("list")(list_cmd.command)
 
 

@@ -257,3 +257,45 @@ def compare_tables(res: CompareResult) -> list[Any]:
 def compare_summary(res: CompareResult) -> str:
     best = [f"{act}: {next(c.init for c in res.cells if c.act == act and c.rank == 1)}" for act in res.acts]
     return "best: " + "; ".join(best)
+
+
+def train_tables(res: Any) -> list[Any]:
+    """A few rows of the epoch history and the run's outcome."""
+    c = res.config
+    hidden = "-".join(map(str, c["hidden"])) or "none"
+    title = (
+        f"train: {c['dataset']}, hidden {hidden}, act {c['act']}, init {c['init']}, "
+        f"{c['optimizer']} lr {c['lr']:g}, seed {c['seed']}"
+    )
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("epoch", "train loss", f"train {res.metric}", "dev loss", f"dev {res.metric}", "best"):
+        t.add_column(col, justify="right")
+    n = len(res.history)
+    prev = 0
+    for i in pick_rows(n, n, None, None, False):
+        if i != prev + 1:
+            t.add_row("...", *([""] * 5))
+        prev = i
+        r = res.history[i - 1]
+        t.add_row(
+            str(r.epoch),
+            num(r.train_loss),
+            num(r.train_metric),
+            num(r.dev_loss),
+            num(r.dev_metric),
+            "*" if r.best else "",
+        )
+    lines: list[Any] = [title, t]
+    if res.symmetric_layers:
+        lines.append(
+            f"warning: symmetric layers {', '.join(res.symmetric_layers)}: every unit has the same incoming "
+            "weights, so they can never learn different features (use a random init)"
+        )
+    if res.stopped == "nonfinite":
+        lines.append("stopped: the loss became inf or nan; the best checkpoint is kept")
+    return lines
+
+
+def train_summary(res: Any) -> str:
+    best = "-" if res.best_epoch is None else f"{num(res.best_dev_metric)} at epoch {res.best_epoch}"
+    return f"best dev {res.metric} {best}; test {res.metric} {num(res.test_metric)}; run in {res.out}"

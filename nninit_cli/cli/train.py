@@ -1,0 +1,273 @@
+"""`nninit train` and `nninit eval`: train an MLP, evaluate a finished run."""
+
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from nninit_cli.cli._options import Shared, defaults, model_params, option, output_params, with_shared
+from nninit_cli.specs import TRAIN_VERDICTS, train_flags
+
+D = defaults(train_flags())
+FLAG_HELP = {
+    "hidden": "Hidden widths: 5 or 256,256; 'none' for a linear model (default by data set: "
+    "moons 5, linreg none, digits 256).",
+    "dropout": "Drop probability after each hidden layer (one, or one per layer), training only.",
+    "dataset": "moons, circles, linreg, digits (8x8, ships with scikit-learn), mnist, fashion-mnist "
+    "(IDX files in --data-dir).",
+    "data-dir": "Folder with the four MNIST-style IDX files (gzipped or raw).",
+    "train-size": "Training examples (default by data set: moons 640, digits 1200, ...).",
+    "dev-size": "Dev examples; the test set is the rest.",
+    "noise": "moons, circles: std of the jitter.",
+    "loss": "auto (by task) or nll (multi-class: log-softmax + NLL).",
+    "optimizer": "sgd, adam or adamw.",
+    "lr": "Learning rate.",
+    "momentum": "SGD momentum, in [0, 1).",
+    "nesterov": "Nesterov momentum (SGD with --momentum).",
+    "weight-decay": "L2 weight decay, on the weights only unless --decay-bias.",
+    "decay-bias": "Decay the biases too.",
+    "epochs": "Passes over the training set.",
+    "log-every": "Print a line (and watch) every N epochs.",
+    "watch": "weights and/or grads: record per-layer snapshots every --log-every epochs to watch.jsonl.",
+}
+MODEL_HELP = {
+    "batch-size": "Examples per step (default by data set: whole set for moons, 1 for linreg, 64 for digits)."
+}
+
+
+def _own(name: str, kind=Optional[str]):
+    return Annotated[kind, option(name, D, FLAG_HELP[name])]
+
+
+@with_shared(
+    model_params(D, MODEL_HELP, skip=("layers", "width")),
+    output_params(D, TRAIN_VERDICTS, {}),
+)
+def command(
+    shared: Shared,
+    dataset: _own("dataset") = None,
+    hidden: _own("hidden") = None,
+    dropout: _own("dropout") = None,
+    data_dir: _own("data-dir") = None,
+    train_size: _own("train-size", Optional[int]) = None,
+    dev_size: _own("dev-size", Optional[int]) = None,
+    noise: _own("noise", Optional[float]) = None,
+    loss: _own("loss") = None,
+    optimizer: _own("optimizer") = None,
+    lr: _own("lr", Optional[float]) = None,
+    momentum: _own("momentum", Optional[float]) = None,
+    nesterov: _own("nesterov", bool) = False,
+    weight_decay: _own("weight-decay", Optional[float]) = None,
+    decay_bias: _own("decay-bias", bool) = False,
+    epochs: _own("epochs", Optional[int]) = None,
+    log_every: _own("log-every", Optional[int]) = None,
+    watch: _own("watch") = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", help="Run folder (default runs/train-<time>).", file_okay=False)
+    ] = None,
+    resume: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--resume",
+            help="Continue the run in this folder (its own settings; --epochs may extend it).",
+            file_okay=False,
+        ),
+    ] = None,
+) -> None:
+    """Train an MLP: curves, best checkpoint, symmetry watch, Ctrl-C safe.
+
+    Evaluates on dev after every epoch and keeps the best model, as the course's
+    runner does; writes config.json, metrics.jsonl (one line per epoch, flushed),
+    best.pt and last.pt (weights only) and curves.png to the run folder.  Ctrl-C
+    stops at the end of the epoch, writes everything and exits 130;
+    --resume continues exactly where it stopped.
+
+    \b
+    Example:
+      nninit train --init zeros --bias 0 --epochs 100      # symmetric: learns nothing
+      nninit train --init normal --std 1 --epochs 1000     # dev accuracy > 0.8
+      nninit train --dataset linreg --weight-decay 3 --lr 0.003
+      nninit train --dataset digits --act relu --init kaiming --lr 0.1 --epochs 5
+      nninit train --resume runs/train-20261123-101500
+    """
+    from nninit_cli.cli._options import given
+    from nninit_cli.cli._output import check_outputs
+    from nninit_cli.specs import train_spec
+
+    flags = dict(
+        shared.flags,
+        **given(
+            dataset=dataset,
+            hidden=hidden,
+            dropout=dropout,
+            data_dir=data_dir,
+            train_size=train_size,
+            dev_size=dev_size,
+            noise=noise,
+            loss=loss,
+            optimizer=optimizer,
+            lr=lr,
+            momentum=momentum,
+            nesterov=nesterov,
+            weight_decay=weight_decay,
+            decay_bias=decay_bias,
+            epochs=epochs,
+            log_every=log_every,
+            watch=watch,
+        ),
+    )
+    if resume is not None:
+        from dataclasses import replace
+
+        from nninit_cli.experiments.train import read_run_config
+
+        spec = read_run_config(resume, "--resume")
+        if epochs is not None:
+            spec = replace(spec, epochs=epochs)
+        folder = resume
+    else:
+        spec = train_spec(flags, shared.config)
+        folder = out or _default_out()
+        if (folder / "config.json").exists():
+            from nninit_cli.errors import SpecError
+
+            raise SpecError("--out", f"{folder} already holds a run; use --resume or another folder")
+    check_outputs(shared)
+    raise typer.Exit(_run(spec, folder, resume is not None, shared))
+
+
+def _default_out() -> Path:
+    import time
+
+    return Path("runs") / time.strftime("train-%Y%m%d-%H%M%S")
+
+
+def _run(spec, folder: Path, resume: bool, shared: Shared) -> int:
+    from nninit_cli.cli._output import emit
+    from nninit_cli.errors import EXIT_INTERRUPTED
+    from nninit_cli.experiments.train import run_train
+    from nninit_cli.render import table
+
+    stop = {"asked": False}
+
+    def ask_stop(_sig, _frame) -> None:
+        stop["asked"] = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C: right away
+        print("nninit: stopping at the end of this epoch (Ctrl-C again to abort)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, ask_stop)
+    try:
+        with _progress(spec, shared.as_json) as on_epoch:
+            res = run_train(spec, folder, resume=resume, on_epoch=on_epoch, should_stop=lambda: stop["asked"])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    results = res.to_dict()
+    code = emit(
+        "train",
+        res.config,
+        results,
+        shared,
+        renderables=lambda: table.train_tables(res),
+        summary=table.train_summary(res),
+        csv_rows=lambda: [r.__dict__ for r in res.history],
+        plot=lambda p: _copy_curves(folder, p),
+        verdicts=res.verdicts,
+        fail_on=spec.fail_on,
+    )
+    if res.stopped == "interrupted":
+        print(
+            f"nninit: interrupted; best.pt, last.pt and metrics.jsonl are in {folder} "
+            f"(nninit train --resume {folder})",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    return code
+
+
+def _copy_curves(folder: Path, path: Path) -> None:
+    from nninit_cli.io import atomic_write_with
+    from nninit_cli.render.plot import PLOT_SUFFIXES
+
+    if path.suffix.lower() == ".png":
+        data = (folder / "curves.png").read_bytes()
+        atomic_write_with(path, lambda fh: fh.write(data))
+    else:  # redraw in the asked format
+        from nninit_cli.experiments.train import EpochRecord, _curves, _read_metrics
+
+        _curves(path, [EpochRecord(**r) for r in _read_metrics(folder / "metrics.jsonl")], "metric")
+    assert path.suffix.lower() in PLOT_SUFFIXES
+
+
+class _progress:
+    """A rich progress bar on a terminal; otherwise a plain line every
+    --log-every epochs (on stderr with --json, so stdout stays one object)."""
+
+    def __init__(self, spec, as_json: bool) -> None:
+        self.spec = spec
+        self.as_json = as_json
+        self.bar = None
+
+    def __enter__(self):
+        from nninit_cli.render.table import console
+
+        out = console()
+        if out.is_terminal and not self.as_json:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(
+                TextColumn("epoch"),
+                MofNCompleteColumn(),
+                BarColumn(),
+                TextColumn("{task.description}"),
+                TimeRemainingColumn(),
+                console=out,
+                transient=True,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task("", total=self.spec.epochs)
+        return self.on_epoch
+
+    def on_epoch(self, r) -> None:
+        from nninit_cli.render.table import num
+
+        text = f"loss {num(r.train_loss)}  dev {num(r.dev_metric)}"
+        if self.bar is not None:
+            self.bar.update(self.task, completed=r.epoch, description=text)
+        elif r.epoch == 1 or r.epoch % self.spec.log_every == 0 or r.epoch == self.spec.epochs:
+            print(
+                f"epoch {r.epoch}/{self.spec.epochs}: train loss {num(r.train_loss)}, "
+                f"dev loss {num(r.dev_loss)}, dev metric {num(r.dev_metric)}",
+                file=sys.stderr if self.as_json else sys.stdout,
+                flush=True,
+            )
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def eval_command(
+    run: Annotated[Path, typer.Argument(help="A run folder written by nninit train.", file_okay=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one strict JSON object.")] = False,
+) -> None:
+    """Evaluate a run's best checkpoint on its test set.
+
+    \b
+    Example:
+      nninit eval runs/train-20261123-101500
+      nninit eval runs/train-20261123-101500 --json | jq .test.metric
+    """
+    from nninit_cli.experiments.train import evaluate_run
+    from nninit_cli.render.json_out import dumps
+    from nninit_cli.render.table import console, num
+
+    spec, result = evaluate_run(run)
+    if as_json:
+        sys.stdout.write(dumps("eval", spec.to_dict(), result))
+        return
+    console().print(
+        f"{run}: best epoch {result['best_epoch']}, test loss {num(result['test']['loss'])}, "
+        f"test {result['metric']} {num(result['test']['metric'])}"
+    )
