@@ -83,13 +83,9 @@ class MLP(nn.Module):
         return [getattr(self, f"act{i}") for i in range(1, self.depth)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for i in range(1, self.depth + 1):
-            x = getattr(self, f"fc{i}")(x)
-            if i < self.depth:
-                x = getattr(self, f"act{i}")(x)
-                drop = getattr(self, f"drop{i}", None)
-                if drop is not None:
-                    x = drop(x)
+        # modules were registered in the order they apply: fc1, act1, drop1, fc2, ...
+        for module in self._modules.values():
+            x = module(x)
         return x
 
 

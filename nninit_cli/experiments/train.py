@@ -20,7 +20,6 @@ very numbers an uninterrupted one reaches.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 from collections.abc import Callable
@@ -139,13 +138,15 @@ def loss_fn(spec: TrainSpec, task: str) -> Callable[[torch.Tensor, torch.Tensor]
     return F.mse_loss
 
 
-def metric_fn(task: str) -> tuple[str, Callable[[torch.Tensor, torch.Tensor], float], bool]:
-    """(name, function, higher is better)."""
+def metric_fn(task: str) -> tuple[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor], bool]:
+    """(name, function, higher is better).  The function returns the metric
+    summed over the batch's examples, as a 0-d tensor: an epoch adds them up and
+    syncs with the device once, not once a batch."""
     if task == "binary":
-        return "accuracy", lambda out, y: ((out >= 0).to(y.dtype) == y).double().mean().item(), True
+        return "accuracy", lambda out, y: ((out >= 0).to(y.dtype) == y).sum(), True
     if task == "multiclass":
-        return "accuracy", lambda out, y: (out.argmax(dim=1) == y).double().mean().item(), True
-    return "mse", lambda out, y: F.mse_loss(out, y).item(), False
+        return "accuracy", lambda out, y: (out.argmax(dim=1) == y).sum(), True
+    return "mse", lambda out, y: F.mse_loss(out, y, reduction="sum") / out.shape[1], False
 
 
 def make_optimizer(spec: TrainSpec, model: MLP) -> torch.optim.Optimizer:
@@ -178,11 +179,11 @@ def symmetric_layers(model: MLP) -> list[str]:
 def evaluate(model: MLP, split: Split, loss, metric) -> tuple[float, float]:
     model.eval()
     out = model(split.x)
-    return loss(out, split.y).item(), metric(out, split.y)
+    return loss(out, split.y).item(), metric(out, split.y).item() / len(split)
 
 
-def _save(path: Path, obj: dict[str, Any]) -> None:
-    with atomic_open(path, "wb") as fh:
+def _save(path: Path, obj: dict[str, Any], durable: bool = True) -> None:
+    with atomic_open(path, "wb", durable=durable) as fh:
         torch.save(obj, fh)
 
 
@@ -274,6 +275,7 @@ def run_train(
         }
 
     stopped = "completed"
+    best_written = best_epoch or 0
     watch = open(out / "watch.jsonl", "a", encoding="utf-8") if spec.watch else None  # noqa: SIM115
     metrics_file = open(out / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
     try:
@@ -288,11 +290,15 @@ def run_train(
             )
             if improved and stopped != "nonfinite":
                 best_metric, best_epoch = dev_metric, epoch
-                best_state = copy.deepcopy(model.state_dict())
-                _save(out / "best.pt", {"format": FORMAT, "model": best_state, "epoch": epoch})
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if best_epoch is not None and best_epoch > best_written and epoch % spec.log_every == 0:
+                # on disk at most once per --log-every epochs; always at the end (below)
+                best_ckpt = {"format": FORMAT, "model": best_state, "epoch": best_epoch}
+                _save(out / "best.pt", best_ckpt, durable=False)
+                best_written = best_epoch
             record = EpochRecord(epoch, train_loss, train_metric, dev_loss, dev_metric, improved)
             history.append(record)
-            metrics_file.write(json.dumps(asdict(record)) + "\n")
+            metrics_file.write(json.dumps(record.__dict__) + "\n")
             metrics_file.flush()
             if watch is not None and (epoch == 1 or epoch % spec.log_every == 0):
                 watch.write(json.dumps(_watch(spec, model, epoch)) + "\n")
@@ -305,6 +311,8 @@ def run_train(
                 stopped = "interrupted"
                 break
         _save(out / "last.pt", snapshot(epoch))
+        if best_epoch is not None:  # make the last best.pt durable too
+            _save(out / "best.pt", {"format": FORMAT, "model": best_state, "epoch": best_epoch})
     finally:
         metrics_file.close()
         if watch is not None:
@@ -341,7 +349,8 @@ def _train_epoch(spec, model, train: Split, loss, metric, optimizer, shuffle) ->
     n = len(train)
     size = spec.batch_size or n
     order = torch.randperm(n, generator=shuffle).to(train.x.device) if size < n else None
-    total_loss = total_metric = 0.0
+    total_loss = torch.zeros((), dtype=torch.float64, device=train.x.device)
+    total_metric = torch.zeros((), dtype=torch.float64, device=train.x.device)
     for start in range(0, n, size):
         if order is None:
             x, y = train.x, train.y
@@ -353,9 +362,9 @@ def _train_epoch(spec, model, train: Split, loss, metric, optimizer, shuffle) ->
         value = loss(out, y)
         value.backward()
         optimizer.step()
-        total_loss += value.item() * len(x)
-        total_metric += metric(out.detach(), y) * len(x)
-    return total_loss / n, total_metric / n
+        total_loss += value.detach().double() * len(x)
+        total_metric += metric(out.detach(), y)
+    return total_loss.item() / n, total_metric.item() / n
 
 
 def _watch(spec: TrainSpec, model: MLP, epoch: int) -> dict[str, Any]:
@@ -392,10 +401,10 @@ def _rewrite_metrics(path: Path, history: list[EpochRecord]) -> None:
 
 def _curves(path: Path, history: list[EpochRecord], metric: str) -> None:
     """The course's figure: loss (left) and metric (right), train and dev."""
-    from nninit_cli.render.plot import _pyplot, save
+    from nninit_cli.render.plot import figure, save
 
-    plt = _pyplot()
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4.5))
+    fig = figure(figsize=(10, 4.5))
+    a, b = fig.subplots(1, 2)
     epochs = [r.epoch for r in history]
     a.plot(epochs, [r.train_loss for r in history], color="#e4007f", label="train loss")
     a.plot(epochs, [r.dev_loss for r in history], color="#f19ec2", linestyle="--", label="dev loss")

@@ -33,19 +33,17 @@ def check_out_path(path: Path | None, flag: str) -> None:
         raise SpecError(flag, f"{str(path)!r} is a folder; give a file name")
 
 
-def _pyplot() -> Any:
-    import matplotlib
+def figure(**kw: Any) -> Any:
+    """A matplotlib Figure drawn by the Agg canvas: no pyplot, no global state,
+    never a window (and 0.1 s less to import than pyplot)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kw)
 
 
 def save(fig: Any, path: Path) -> None:
     fmt = path.suffix.lower().lstrip(".")
     atomic_write_with(path, lambda fh: fig.savefig(fh, format=fmt, bbox_inches="tight"))
-    _pyplot().close(fig)
 
 
 def _finite(values: list[float | None]) -> list[float]:
@@ -55,9 +53,9 @@ def _finite(values: list[float | None]) -> list[float]:
 def std_trace_plot(res: StdTraceResult, path: Path) -> None:
     """Std per layer on a log axis: measured, the infinite-width theory with its
     90% finite-width band, and the first non-finite layer marked."""
-    plt = _pyplot()
     panels = 2 if res.backward else 1
-    fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 4.2), squeeze=False)
+    fig = figure(figsize=(6.5 * panels, 4.2))
+    axes = fig.subplots(1, panels, squeeze=False)
     ax = axes[0][0]
     layers = [r.layer for r in res.layers]
     ax.plot(layers, _finite([r.std for r in res.layers]), "o-", ms=3, label="measured std")
@@ -99,11 +97,11 @@ def grad_norms_plot(res: GradNormsResult, path: Path) -> None:
     """Gradient L2 norm per parameter on a log axis, one line per activation
     (the seed's comparison plot).  Exact zeros cannot sit on a log axis: they are
     drawn at the bottom edge with their own marker and labelled, not dropped."""
-    plt = _pyplot()
     params = [p.name for p in res.runs[0].params]
     positive = [g for r in res.runs for p in r.params for g in [p.grad_norm] if g and math.isfinite(g)]
     floor = min(positive) / 10 if positive else 1e-12
-    fig, ax = plt.subplots(figsize=(max(6.5, 0.45 * len(params)), 4.5))
+    fig = figure(figsize=(max(6.5, 0.45 * len(params)), 4.5))
+    ax = fig.subplots()
     xs = list(range(len(params)))
     zero_label_done = False
     for run in res.runs:
@@ -144,9 +142,8 @@ def compare_plot(res: CompareResult, path: Path) -> None:
     marked with its verdict."""
     import numpy as np
 
-    plt = _pyplot()
     n = len(res.acts)
-    fig = plt.figure(figsize=(max(7.0, 4.2 * n), 4.0 + 0.35 * len(res.inits) + 1.5), layout="constrained")
+    fig = figure(figsize=(max(7.0, 4.2 * n), 4.0 + 0.35 * len(res.inits) + 1.5), layout="constrained")
     grid = fig.add_gridspec(2, n, height_ratios=[1.0, 0.25 * len(res.inits) + 0.5])
     for j, act in enumerate(res.acts):
         ax = fig.add_subplot(grid[0, j])
