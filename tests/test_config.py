@@ -8,7 +8,7 @@ import pytest
 
 from nninit_cli.config import presets_dir
 from nninit_cli.errors import SpecError
-from nninit_cli.specs import grad_norms_spec, std_trace_spec
+from nninit_cli.specs import grad_norms_spec, init_compare_spec, std_trace_spec, train_spec
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -56,7 +56,12 @@ def test_every_preset_has_a_command_and_description(path):
 
     data = tomllib.loads(path.read_text())
     assert data.get("command") and data.get("description")
-    builders = {"std-trace": std_trace_spec, "grad-norms": grad_norms_spec}
+    builders = {
+        "std-trace": std_trace_spec,
+        "grad-norms": grad_norms_spec,
+        "train": train_spec,
+        "init-compare": init_compare_spec,
+    }
     builders[data["command"]]({}, path)  # validates every key
 
 

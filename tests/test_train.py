@@ -225,3 +225,21 @@ def test_cli_bad_input(cli, args, flag, tmp_path):
     assert r.code == 2 and r.out == "", r.err
     lines = r.err.strip().splitlines()
     assert len(lines) == 1 and flag in lines[0], r.err
+
+
+def test_nll_equals_cross_entropy_and_adam_trains(tmp_path):
+    flags = dict(dataset="digits", hidden="32", act="relu", init="kaiming", batch_size=64, lr=0.1, epochs=2)
+    ce = train(tmp_path, "ce", **flags)
+    nll = train(tmp_path, "nll", loss="nll", **flags)
+    assert [r.train_loss for r in ce.history] == pytest.approx([r.train_loss for r in nll.history], rel=1e-5)
+    adam = train(tmp_path, "adam", dataset="moons", optimizer="adam", lr=0.05, epochs=200)
+    assert adam.best_dev_metric > 0.8
+
+
+def test_watch_records_weights_and_gradients(tmp_path):
+    train(tmp_path, watch="weights,grads", log_every=5, epochs=10)
+    lines = [json.loads(x) for x in (tmp_path / "run" / "watch.jsonl").read_text().splitlines()]
+    assert [x["epoch"] for x in lines] == [1, 5, 10]
+    fc1 = lines[-1]["fc1.weight"]
+    assert len(fc1["values"]) == 5 and fc1["grad_norm"] > 0
+    assert fc1["norm"] == pytest.approx(np.linalg.norm(np.array(fc1["values"])))
