@@ -752,3 +752,129 @@ def train_spec(given: Mapping[str, Any], config: Path | None = None) -> TrainSpe
         watch=values["watch"],
         fail_on=values["fail_on"],
     )
+
+
+# ---------------------------------------------------------------------------
+# gain, activations, init-hist: the small lessons
+
+ALL_ACTS = tuple(registry.ACTIVATIONS)
+
+
+@dataclass(frozen=True)
+class GainSpec:
+    """`nninit gain`: three gains per activation (torch's, empirical, fixed point)."""
+
+    acts: tuple[str, ...] = ALL_ACTS
+    negative_slope: float = 0.01
+    samples: int = 10_000
+    repeats: int = 10
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "acts": list(self.acts)}
+
+
+def gain_spec(given: Mapping[str, Any], config: Path | None = None) -> GainSpec:
+    flags = [
+        Flag("act", act_list, ALL_ACTS),
+        Flag("negative-slope", float_range(0.0, 1.0), 0.01),
+        Flag("samples", int_range(2, 100_000_000), 10_000),
+        Flag("repeats", int_range(1, 10_000), 10),
+        Flag("seed", int_range(0, 2**63 - 1), 0),
+    ]
+    v = resolve("gain", flags, given, config)
+    return GainSpec(v["act"], v["negative_slope"], v["samples"], v["repeats"], v["seed"])
+
+
+@dataclass(frozen=True)
+class ActivationsSpec:
+    """`nninit activations`: values and derivatives on a grid (seed 001's xyplot)."""
+
+    acts: tuple[str, ...] = ("relu", "sigmoid", "tanh")
+    negative_slope: float = 0.01
+    min: float = -8.0
+    max: float = 8.0
+    step: float = 0.1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "acts": list(self.acts)}
+
+
+def activations_spec(given: Mapping[str, Any], config: Path | None = None) -> ActivationsSpec:
+    flags = [
+        Flag("act", act_list, ("relu", "sigmoid", "tanh")),
+        Flag("negative-slope", float_range(0.0, 1.0), 0.01),
+        Flag("min", float_range(-1e6, 1e6), -8.0),
+        Flag("max", float_range(-1e6, 1e6), 8.0),
+        Flag("step", float_range(0.0, 1e6, lo_open=True), 0.1),
+    ]
+    v = resolve("activations", flags, given, config)
+    if v["min"] >= v["max"]:
+        raise SpecError("--min", f"must be below --max ({v['min']:g} >= {v['max']:g})")
+    if (v["max"] - v["min"]) / v["step"] > 1_000_000:
+        raise SpecError("--step", "gives more than 1,000,000 points; use a larger step")
+    return ActivationsSpec(v["act"], v["negative_slope"], v["min"], v["max"], v["step"])
+
+
+@dataclass(frozen=True)
+class InitHistSpec:
+    """`nninit init-hist`: samples of each initialiser against its theory (E1's figure)."""
+
+    nets: tuple[NetSpec, ...]
+    samples: int = 10_000
+    bins: int = 200
+    fan_in: int = 100
+    fan_out: int = 100
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.nets[0].to_dict()
+        for k in ("layers", "width", "batch_size", "device", "dtype"):
+            d.pop(k)
+        d.update(
+            init=[n.init for n in self.nets],
+            gain=[n.gain for n in self.nets],
+            samples=self.samples,
+            bins=self.bins,
+            fan_in=self.fan_in,
+            fan_out=self.fan_out,
+        )
+        return d
+
+
+def init_hist_spec(given: Mapping[str, Any], config: Path | None = None) -> InitHistSpec:
+    keep = (
+        "act",
+        "negative-slope",
+        "value",
+        "mean",
+        "std",
+        "low",
+        "high",
+        "fan-mode",
+        "sparsity",
+        "gain",
+        "seed",
+    )
+    flags = [f for f in net_flags(act="linear") if f.name in keep]
+    flags += [
+        Flag("init", init_list, ("normal", "uniform")),
+        Flag("samples", int_range(1, 100_000_000), 10_000),
+        Flag("bins", int_range(1, 100_000), 200),
+        Flag("fan-in", int_range(1, 1_000_000), 100),
+        Flag("fan-out", int_range(1, 1_000_000), 100),
+    ]
+    v = resolve("init-hist", flags, given, config)
+    if "lsuv" in v["init"]:
+        raise SpecError("--init", "lsuv depends on data; init-hist draws weights alone (try orthogonal)")
+    base = {
+        **v,
+        "bias": "none",
+        "no_bias": False,
+        "layers": 2,
+        "width": v["fan_in"],
+        "batch_size": 1,
+        "device": "cpu",
+        "dtype": "float32",
+    }
+    nets = tuple(net_spec({**base, "init": init}) for init in v["init"])
+    return InitHistSpec(nets, v["samples"], v["bins"], v["fan_in"], v["fan_out"])

@@ -18,7 +18,7 @@ except ImportError:  # pragma: no cover - older typer runs on click itself
     from click.exceptions import NoArgsIsHelpError, UsageError
 
 from nninit_cli import __version__
-from nninit_cli.cli import grad_norms, init_compare, list_cmd, std_trace, train
+from nninit_cli.cli import grad_norms, init_compare, lessons, list_cmd, run_preset, std_trace, train
 from nninit_cli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, NninitError, SpecError
 
 app = typer.Typer(
@@ -54,6 +54,12 @@ app.command("grad-norms")(grad_norms.command)
 app.command("init-compare")(init_compare.command)
 app.command("train")(train.command)
 app.command("eval")(train.eval_command)
+app.command("gain")(lessons.gain_command)
+app.command("activations")(lessons.activations_command)
+app.command("init-hist")(lessons.init_hist_command)
+app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
+    run_preset.command
+)
 app.command("list")(list_cmd.command)
 
 

@@ -173,3 +173,36 @@ def compare_plot(res: CompareResult, path: Path) -> None:
     heat.set_title("log10(final std / input std); blank: inf or nan, or exactly 0")
     fig.colorbar(image, ax=heat, fraction=0.03)
     save(fig, path)
+
+
+def activations_plot(data: dict, path: Path) -> None:
+    """The seed's xyplot figures: f(x) and f'(x), one panel each per activation."""
+    acts = data["acts"]
+    fig = figure(figsize=(4.0 * len(acts), 6.0), layout="constrained")
+    axes = fig.subplots(2, len(acts), squeeze=False)
+    for j, r in enumerate(acts):
+        axes[0][j].plot(r["x"], r["y"])
+        axes[0][j].set_title(r["act"])
+        axes[1][j].plot(r["x"], r["dy"], color="#e4007f")
+        axes[1][j].set_xlabel("x")
+        for ax, label in ((axes[0][j], f"{r['act']}(x)"), (axes[1][j], f"grad of {r['act']}")):
+            ax.set_ylabel(label)
+            ax.grid(True, alpha=0.3)
+    save(fig, path)
+
+
+def init_hist_plot(data: dict, path: Path) -> None:
+    """Side-by-side density histograms, one panel per initialiser (E1's figure)."""
+    rows = data["inits"]
+    fig = figure(figsize=(4.5 * len(rows), 4.0), layout="constrained")
+    axes = fig.subplots(1, len(rows), squeeze=False)[0]
+    colours = ("#f19ec2", "#e4007f")
+    for k, (ax, r) in enumerate(zip(axes, rows, strict=True)):
+        h = r["histogram"]
+        n = len(h["counts"])
+        width = (h["max"] - h["min"]) / n
+        total = sum(h["counts"]) * width
+        lefts = [h["min"] + i * width for i in range(n)]
+        ax.bar(lefts, [c / total for c in h["counts"]], width=width, align="edge", color=colours[k % 2])
+        ax.set_title(f"{r['init']}: std {r['std']:.3g}")
+    save(fig, path)

@@ -299,3 +299,69 @@ def train_tables(res: Any) -> list[Any]:
 def train_summary(res: Any) -> str:
     best = "-" if res.best_epoch is None else f"{num(res.best_dev_metric)} at epoch {res.best_epoch}"
     return f"best dev {res.metric} {best}; test {res.metric} {num(res.test_metric)}; run in {res.out}"
+
+
+def gain_tables(data: dict) -> list[Any]:
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for col, just in (
+        ("act", "left"),
+        ("torch gain", "right"),
+        ("std(x)/std(f(x))", "right"),
+        ("+- se", "right"),
+        ("fixed point", "right"),
+    ):
+        t.add_column(col, justify=just)
+    for r in data["acts"]:
+        torch_gain = "n/a" if r["torch_gain"] is None else f"{r['torch_gain']:.4f}"
+        t.add_row(
+            r["act"],
+            torch_gain,
+            f"{r['empirical']['mean']:.4f}",
+            f"{r['empirical']['se']:.4f}",
+            f"{r['fixed_point_gain']:.4f}",
+        )
+    note = (
+        "torch: calculate_gain's number; std ratio: the course's estimate on N(0,1) samples; fixed point: "
+        "1/sqrt(E[f(z)^2]), the gain that keeps a unit second moment through f"
+    )
+    return [t, note]
+
+
+def activations_tables(data: dict) -> list[Any]:
+    out: list[Any] = []
+    for r in data["acts"]:
+        t = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_header=True)
+        t.add_column(r["act"])
+        for p in r["points"]:
+            t.add_column(f"{p['x']:g}", justify="right")
+        t.add_row("f(x)", *(num(p["y"]) for p in r["points"]))
+        t.add_row("f'(x)", *(num(p["dy"]) for p in r["points"]))
+        sat = ", ".join(f"[{a:g}, {b:g}]" for a, b in r["saturated"]) or "nowhere"
+        out += [t, f"max f' = {num(r['max_derivative'])} at x = {r['argmax_x']:g}; |f'| < 0.01 on {sat}"]
+    return out
+
+
+def init_hist_tables(data: dict) -> list[Any]:
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for col, just in (
+        ("init", "left"),
+        ("samples", "right"),
+        ("mean", "right"),
+        ("theory", "right"),
+        ("std", "right"),
+        ("theory", "right"),
+        ("std/theory", "right"),
+    ):
+        t.add_column(col, justify=just)
+    for r in data["inits"]:
+        ratio = r["std"] / r["theory_std"] if r["theory_std"] else None
+        t.add_row(
+            r["init"],
+            str(r["samples"]),
+            num(r["mean"]),
+            num(r["theory_mean"]),
+            num(r["std"]),
+            num(r["theory_std"]),
+            "-" if ratio is None else f"{ratio:.3f}",
+        )
+    return [t]

@@ -1,0 +1,34 @@
+"""`nninit run PRESET`: run the command a preset names, with the preset as --config."""
+
+from typing import Annotated
+
+import typer
+
+
+def command(
+    ctx: typer.Context,
+    preset: Annotated[
+        str, typer.Argument(help="A preset's name from configs/ (see nninit list) or a TOML path.")
+    ],
+) -> None:
+    """Run an experiment by name: the command its preset names, on its settings.
+
+    Any further flags go to that command and win over the preset's values.
+
+    \b
+    Example:
+      nninit run dead-relu
+      nninit run std-explode --plot explode.png
+      nninit run zero-init-symmetry --epochs 20 --json | jq .symmetric_layers
+    """
+    from nninit_cli.config import find_preset, read_toml
+    from nninit_cli.errors import SpecError
+
+    path = find_preset(preset)
+    data = read_toml(path, "PRESET")
+    command = data.get("command")
+    if not isinstance(command, str):
+        raise SpecError("PRESET", f'{path} names no command (a preset needs command = "...")')
+    from nninit_cli.cli import run
+
+    raise typer.Exit(run([command, "--config", str(path), *ctx.args]))
