@@ -8,7 +8,15 @@ import pytest
 
 from nninit_cli.config import presets_dir
 from nninit_cli.errors import SpecError
-from nninit_cli.specs import grad_norms_spec, init_compare_spec, std_trace_spec, train_spec
+from nninit_cli.specs import (
+    activations_spec,
+    gain_spec,
+    grad_norms_spec,
+    init_compare_spec,
+    init_hist_spec,
+    std_trace_spec,
+    train_spec,
+)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -61,6 +69,9 @@ def test_every_preset_has_a_command_and_description(path):
         "grad-norms": grad_norms_spec,
         "train": train_spec,
         "init-compare": init_compare_spec,
+        "gain": gain_spec,
+        "activations": activations_spec,
+        "init-hist": init_hist_spec,
     }
     builders[data["command"]]({}, path)  # validates every key
 
