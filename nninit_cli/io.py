@@ -22,6 +22,7 @@ def atomic_open(path: Path, mode: str = "w", durable: bool = True) -> Iterator[I
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    os.chmod(tmp, _mode_for(path))  # mkstemp makes 0600; give what open() would
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as fh:
             yield fh
@@ -33,6 +34,16 @@ def atomic_open(path: Path, mode: str = "w", durable: bool = True) -> Iterator[I
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _mode_for(path: Path) -> int:
+    """The existing file's mode, or what a new file gets under the umask."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -228,3 +228,14 @@ def test_sigint_exits_130_and_keeps_files(tmp_path):
     assert "interrupted" in err and "Traceback" not in err
     assert csv_path.read_text() == "precious\n"
     assert os.listdir(tmp_path) == ["keep.csv"]
+
+
+def test_written_files_get_the_usual_permissions(cli, tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "t.csv"
+    assert cli("std-trace", "--layers", "2", "--csv", str(path)).code == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask

@@ -37,3 +37,12 @@ def test_readme_has_exactly_two_setup_commands_and_ci_runs_the_test_one():
     assert install in ci, f"CI must install as the README says: {install}"
     assert "\npytest\n" in ci and "ruff check ." in ci
     assert "torch==2.13.0" in (ROOT / "constraints.txt").read_text()
+
+
+def test_readme_figures_exist_and_every_command_has_a_section():
+    text = (ROOT / "README.md").read_text()
+    for figure in re.findall(r"\]\((docs/figures/[^)]+)\)", text):
+        assert (ROOT / figure).is_file(), figure
+    assert (ROOT / "docs" / "make_figures.sh").is_file()
+    for name in COMMANDS:
+        assert f"`nninit {name}" in text, f"README has no section for {name}"
