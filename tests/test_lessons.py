@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import tomllib
 
 import pytest
@@ -96,8 +95,8 @@ def _phenomenon(name: str, data: dict) -> None:
 
 
 @pytest.mark.parametrize("name", PRESETS)
-def test_every_preset_runs_and_shows_its_phenomenon(cli, tmp_path, name):
-    os.chdir(tmp_path)  # train presets write their run folder under ./runs
+def test_every_preset_runs_and_shows_its_phenomenon(cli, tmp_path, monkeypatch, name):
+    monkeypatch.chdir(tmp_path)  # train presets write their run folder under ./runs
     command = tomllib.loads((presets_dir() / f"{name}.toml").read_text())["command"]
     r = cli("run", name, "--json")
     assert r.code in (0, 1), r.err  # some presets set --fail-on to show their verdict

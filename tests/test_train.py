@@ -219,8 +219,8 @@ def test_sigint_stops_cleanly(tmp_path):
         (["--resume", "."], "--resume"),
     ],
 )
-def test_cli_bad_input(cli, args, flag, tmp_path):
-    os.chdir(tmp_path)
+def test_cli_bad_input(cli, args, flag, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     r = cli("train", *args)
     assert r.code == 2 and r.out == "", r.err
     lines = r.err.strip().splitlines()

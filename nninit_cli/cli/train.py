@@ -172,7 +172,7 @@ def _run(spec, folder: Path, resume: bool, shared: Shared) -> int:
         renderables=lambda: table.train_tables(res),
         summary=table.train_summary(res),
         csv_rows=lambda: [r.__dict__ for r in res.history],
-        plot=lambda p: _copy_curves(folder, p),
+        plot=lambda p: _copy_curves(folder, res, p),
         verdicts=res.verdicts,
         fail_on=spec.fail_on,
     )
@@ -186,18 +186,17 @@ def _run(spec, folder: Path, resume: bool, shared: Shared) -> int:
     return code
 
 
-def _copy_curves(folder: Path, path: Path) -> None:
+def _copy_curves(folder: Path, res, path: Path) -> None:
+    """--plot: the run's curves.png, or the same figure redrawn as .svg / .pdf."""
     from nninit_cli.io import atomic_write_with
-    from nninit_cli.render.plot import PLOT_SUFFIXES
 
     if path.suffix.lower() == ".png":
         data = (folder / "curves.png").read_bytes()
         atomic_write_with(path, lambda fh: fh.write(data))
-    else:  # redraw in the asked format
-        from nninit_cli.experiments.train import EpochRecord, _curves, _read_metrics
+    else:
+        from nninit_cli.experiments.train import draw_curves
 
-        _curves(path, [EpochRecord(**r) for r in _read_metrics(folder / "metrics.jsonl")], "metric")
-    assert path.suffix.lower() in PLOT_SUFFIXES
+        draw_curves(path, res.history, res.metric)
 
 
 class _progress:

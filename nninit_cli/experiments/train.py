@@ -318,7 +318,7 @@ def run_train(
         if watch is not None:
             watch.close()
 
-    _curves(out / "curves.png", history, metric_name)
+    draw_curves(out / "curves.png", history, metric_name)
     if best_state is not None:
         model.load_state_dict(best_state)
     test_loss, test_metric = evaluate(model, test, loss, metric)
@@ -399,7 +399,7 @@ def _rewrite_metrics(path: Path, history: list[EpochRecord]) -> None:
     atomic_write_text(path, "".join(json.dumps(asdict(r)) + "\n" for r in history))
 
 
-def _curves(path: Path, history: list[EpochRecord], metric: str) -> None:
+def draw_curves(path: Path, history: list[EpochRecord], metric: str) -> None:
     """The course's figure: loss (left) and metric (right), train and dev."""
     from nninit_cli.render.plot import figure, save
 
