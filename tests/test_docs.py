@@ -46,3 +46,10 @@ def test_readme_figures_exist_and_every_command_has_a_section():
     assert (ROOT / "docs" / "make_figures.sh").is_file()
     for name in COMMANDS:
         assert f"`nninit {name}" in text, f"README has no section for {name}"
+
+
+def test_top_level_help_shows_every_summary_whole(cli):
+    out = cli("--help").out
+    for name, command in COMMANDS.items():
+        summary = command.help.strip().splitlines()[0]
+        assert f"{name}" in out and summary in out, summary

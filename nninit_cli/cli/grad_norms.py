@@ -40,7 +40,7 @@ def command(
         bool, typer.Option("--all", rich_help_panel=OUTPUT, help="Show every parameter of a deep model.")
     ] = False,
 ) -> None:
-    """Gradient norm of every parameter: vanishing gradients and dead ReLUs.
+    """Gradient norms per parameter: vanishing, dead ReLUs.
 
     Trains an MLP on the two-moons data for --steps full-batch SGD steps and
     records the L2 norm of every parameter's gradient at every step, the dead

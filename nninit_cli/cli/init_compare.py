@@ -37,7 +37,7 @@ def command(
         bool, option("no-batch", D, "Run every model on its own instead of stacked (same numbers, slower).")
     ] = False,
 ) -> None:
-    """Rank initialisers for an activation and a depth in one table.
+    """Rank initialisers for an activation and a depth.
 
     Every init x activation cell runs over --seeds seeds through the stack
     std-trace builds (forward and backward) and reports the final/input std,

@@ -54,7 +54,7 @@ def gain_command(
     config: ConfigFlag = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Three gains per activation, side by side, and why they differ.
+    """Three gains per activation, and why they differ.
 
     torch gain: torch.nn.init.calculate_gain, a number per activation chosen by
     hand (5/3 for tanh, sqrt(2) for ReLU, 3/4 for SELU); n/a where torch has
@@ -102,7 +102,7 @@ def activations_command(
     as_json: JsonFlag = False,
     plot: PlotFlag = None,
 ) -> None:
-    """Activations and their derivatives: where they pass gradient, where not.
+    """Activations, their derivatives, saturation.
 
     Values and autograd derivatives at a few points, the largest derivative and
     where it occurs (sigmoid 0.25 and tanh 1.0 at 0, ReLU 1), and where the
@@ -157,7 +157,7 @@ def init_hist_command(
     as_json: JsonFlag = False,
     plot: PlotFlag = None,
 ) -> None:
-    """Histograms of what each initialiser draws, against its formula.
+    """Histograms of what initialisers draw.
 
     Draws --samples weights as fan_out x fan_in matrices from the seed's weight
     stream and compares their sample mean and std with the initialiser's

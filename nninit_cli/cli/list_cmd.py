@@ -10,7 +10,7 @@ from nninit_cli.cli._options import HELP, OUTPUT
 def command(
     as_json: Annotated[bool, typer.Option("--json", help=HELP["json"], rich_help_panel=OUTPUT)] = False,
 ) -> None:
-    """List activations, initialisers and presets, with gains and formulas.
+    """List activations, initialisers and presets.
 
     Activations with torch's gain and the fixed-point gain; initialisers with
     the flags they read and the std they give a weight; the presets in configs/.

@@ -11,7 +11,7 @@ def command(
         str, typer.Argument(help="A preset's name from configs/ (see nninit list) or a TOML path.")
     ],
 ) -> None:
-    """Run an experiment by name: the command its preset names, on its settings.
+    """Run a course experiment by its preset's name.
 
     Any further flags go to that command and win over the preset's values.
 

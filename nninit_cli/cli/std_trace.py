@@ -42,7 +42,7 @@ def command(
         bool, typer.Option("--all", rich_help_panel=OUTPUT, help="Show every layer.")
     ] = False,
 ) -> None:
-    """Trace the std of a signal through a deep stack of Linear layers.
+    """Trace a signal's std through a deep stack of layers.
 
     Layer by layer: mean and std of the output, std of the pre-activation,
     exact zeros, saturation, and the std that infinite-width theory predicts,

@@ -76,7 +76,7 @@ def command(
         ),
     ] = None,
 ) -> None:
-    """Train an MLP: curves, best checkpoint, symmetry watch, Ctrl-C safe.
+    """Train an MLP; keep curves and checkpoints.
 
     Evaluates on dev after every epoch and keeps the best model, as the course's
     runner does; writes config.json, metrics.jsonl (one line per epoch, flushed),
