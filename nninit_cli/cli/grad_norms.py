@@ -18,8 +18,8 @@ ACT_HELP = {
 
 THRESHOLDS = {
     "dead-frac": "Verdict dead when a hidden layer has at least this fraction of dead units, in (0, 1].",
-    "vanish-ratio": "Verdict vanishing when |grad fc1.weight| / |grad fcN.weight| is below this.",
-    "explode-ratio": "Verdict exploding when that ratio is above this, or a norm is inf/nan.",
+    "vanish-ratio": "Verdict vanishing when |grad fc1.weight| / |grad fcN.weight| at step 1 is below this.",
+    "explode-ratio": "Verdict exploding when that ratio is above this, or a step's loss or norm is inf/nan.",
 }
 
 
@@ -29,7 +29,12 @@ def command(
     lr: Annotated[Optional[float], option("lr", D, "SGD learning rate (> 0).")] = None,
     steps: Annotated[
         Optional[int],
-        option("steps", D, "Gradients recorded; the optimiser updates between them (steps - 1 updates)."),
+        option(
+            "steps",
+            D,
+            "Gradients recorded; the optimiser updates between them (steps - 1 updates). "
+            "The table shows step 1 and step N; JSON has every step.",
+        ),
     ] = None,
     dataset: Annotated[
         Optional[str],

@@ -95,6 +95,8 @@ def _judge(
     accuracy: float,
 ) -> GradRun:
     by_name = {p.name: p for p in params}
+    # the ratio is read at step 1, the model as initialised; later steps only add
+    # the inf/nan check below (the table shows step 1 and step N side by side)
     first, last = by_name["fc1.weight"].grad_norm, by_name[f"fc{net.layers}.weight"].grad_norm
     ratio = first / last if first is not None and last else None
     verdicts = []

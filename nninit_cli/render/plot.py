@@ -50,113 +50,249 @@ def _finite(values: list[float | None]) -> list[float]:
     return [v if v is not None and math.isfinite(v) and v > 0 else math.nan for v in values]
 
 
-def std_trace_plot(res: StdTraceResult, path: Path) -> None:
-    """Std per layer on a log axis: measured, the infinite-width theory with its
-    90% finite-width band, and the first non-finite layer marked."""
+def _positive(values: list[float | None]) -> list[float]:
+    return [v for v in values if v is not None and math.isfinite(v) and v > 0]
+
+
+def _short(x: float) -> str:
+    """A number for a label: 1e+38 as 1e38."""
+    text = f"{x:.3g}"
+    if "e" in text:
+        mant, exp = text.split("e")
+        return f"{mant}e{int(exp)}"
+    return text
+
+
+def _value_axis(ax: Any, lo: float, hi: float, label: str, axis: str = "y") -> None:
+    """Limits from the values that must be seen.  A span of less than 10x is
+    drawn on a linear axis with plain tick labels (a log axis would label it
+    6x10^-1, 7x10^-1, ...); wider spans on a log axis, labelled as such."""
+    setlim = ax.set_ylim if axis == "y" else ax.set_xlim
+    setlabel = ax.set_ylabel if axis == "y" else ax.set_xlabel
+    if hi / lo < 10:
+        pad = (hi - lo) * 0.08 or hi * 0.05
+        setlim(max(0.0, lo - pad), hi + pad)
+        setlabel(label)
+        return
+    (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
+    span = math.log10(hi / lo)
+    setlim(lo / 10 ** (0.05 * span), hi * 10 ** (0.05 * span))
+    setlabel(f"{label} (log scale)")
+
+
+def _legend_below(fig: Any, ax: Any, ncol: int) -> None:
+    """One legend for the figure, under the axes, never over a curve."""
+    handles, labels = [], []
+    for a in fig.axes:
+        for h, lab in zip(*a.get_legend_handles_labels(), strict=True):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncol=ncol, fontsize="small", frameon=False)
+
+
+def std_trace_figure(res: StdTraceResult) -> Any:
+    """Std per layer: measured, the infinite-width theory with its 90%
+    finite-width band, and the first non-finite layer marked.  The y-limits
+    follow the measurement: theory beyond them is clipped and its extreme said
+    in the legend (in the explode default the theory runs on to layer 100
+    while the measurement stops at layer 32)."""
     panels = 2 if res.backward else 1
-    fig = figure(figsize=(6.5 * panels, 4.2))
-    axes = fig.subplots(1, panels, squeeze=False)
-    ax = axes[0][0]
+    fig = figure(figsize=(6.0 * panels, 4.6), layout="constrained")
+    axes = fig.subplots(1, panels, squeeze=False)[0]
+    ax = axes[0]
+    c = res.config
     layers = [r.layer for r in res.layers]
-    ax.plot(layers, _finite([r.std for r in res.layers]), "o-", ms=3, label="measured std")
-    all_layers = list(range(1, len(res.predicted_all) + 1))
-    ax.plot(all_layers, _finite(res.predicted_all), "--", color="gray", label="theory (infinite width)")
+    measured = [r.std for r in res.layers]
+    ax.plot(layers, _finite(measured), "o-", ms=3, label="measured std", zorder=3)
+    seen = _positive(measured)
+    if not seen:
+        seen = [1.0]
+    lo, hi = min(seen), max(seen)
+    # theory and band count towards the limits only at measured layers and within 10x
+    in_run = _positive([r.predicted_std for r in res.layers])
+    in_run += _positive([b for r in res.layers if r.predicted_band for b in r.predicted_band])
+    lo = min([lo, *(v for v in in_run if v >= lo / 10)])
+    hi = max([hi, *(v for v in in_run if v <= hi * 10)])
+    _value_axis(ax, lo, hi, "std of layer output")
+    bottom, top = ax.get_ylim()
+    theory = res.predicted_all
+    label = "theory (infinite width)"
+    off = [
+        (k + 1, v)
+        for k, v in enumerate(theory)
+        if v is not None and 0 < v < math.inf and not bottom <= v <= top
+    ]
+    if off:
+        k, v = max(off, key=lambda kv: abs(math.log10(kv[1])))
+        label += f"; off the chart, {_short(v)} at layer {k}"
+    ax.plot(range(1, len(theory) + 1), _finite(theory), "--", color="gray", label=label, zorder=2)
     bands = [r.predicted_band for r in res.layers]
     if any(b is not None for b in bands):
-        lo = _finite([b[0] if b else None for b in bands])
-        hi = _finite([b[1] if b else None for b in bands])
-        ax.fill_between(layers, lo, hi, color="gray", alpha=0.2, label="90% band at this width")
+        band_lo = _finite([b[0] if b else None for b in bands])
+        band_hi = _finite([b[1] if b else None for b in bands])
+        ax.fill_between(layers, band_lo, band_hi, color="gray", alpha=0.2, label="90% band at this width")
+    ax.set_ylim(bottom, top)
+    ax.set_xlim(0, c["layers"] + 1)
     if res.first_nonfinite_layer is not None:
-        ax.axvline(res.first_nonfinite_layer, color="red", lw=1)
-        ax.annotate(
-            f" inf/nan at layer {res.first_nonfinite_layer}",
-            (res.first_nonfinite_layer, 0.5),
-            xycoords=("data", "axes fraction"),
-            color="red",
-        )
-    ax.set_yscale("log")
-    ax.set_xlabel("layer")
-    ax.set_ylabel("std of layer output")
-    c = res.config
-    ax.set_title(f"{c['act']} / {c['init']}, {c['layers']} x {c['width']}, verdict {res.verdict}")
+        k = res.first_nonfinite_layer
+        ax.axvline(k, color="red", lw=1, label=f"inf/nan at layer {k}: the trace stops")
+    ax.set_xlabel("layer (Linear + activation)")
+    gain = f", gain {c['gain']:.4g}" if c.get("gain") is not None else ""
+    ax.set_title(f"{c['act']} / {c['init']}{gain}, {c['layers']} x {c['width']}: {res.verdict}")
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize="small")
     if res.backward:
-        g = axes[0][1]
-        g.plot(layers, _finite([r.grad_std for r in res.layers]), "o-", ms=3, label="grad std (output)")
-        g.plot(layers, _finite([r.weight_grad_norm for r in res.layers]), "s-", ms=3, label="|dL/dW|")
-        g.set_yscale("log")
-        g.set_xlabel("layer")
-        g.set_title("backward pass")
+        g = axes[1]
+        grads = [r.grad_std for r in res.layers]
+        weights = [r.weight_grad_norm for r in res.layers]
+        drawn = _positive(grads) + _positive(weights)
+        for values, style, colour, name in (
+            (grads, "o-", "C2", "grad std at the output"),
+            (weights, "s-", "C1", "|dL/dW| (L2)"),
+        ):
+            shown = name if _positive(values) else f"{name}: inf/nan, not drawn"
+            g.plot(layers, _finite(values), style, ms=3, color=colour, label=shown)
+        if drawn:
+            _value_axis(g, min(drawn), max(drawn), "gradient")
+        if res.first_nonfinite_layer is not None:
+            g.axvline(res.first_nonfinite_layer, color="red", lw=1)
+        g.set_xlim(0, c["layers"] + 1)
+        g.set_xlabel("layer (Linear + activation)")
+        g.set_title("backward: N(0,1) gradient fed in at the top")
         g.grid(True, alpha=0.3)
-        g.legend(fontsize="small")
-    save(fig, path)
+    _legend_below(fig, ax, ncol=3 if res.backward else 2)
+    return fig
+
+
+def std_trace_plot(res: StdTraceResult, path: Path) -> None:
+    save(std_trace_figure(res), path)
+
+
+def _layer_axis(ax: Any, n: int) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlim(0.5, n + 0.5)
+    if n <= 12:
+        ax.set_xticks(range(1, n + 1), [f"fc{k}" for k in range(1, n + 1)])
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("layer" if n <= 12 else "layer k (parameters fck.*)")
+
+
+MARKERS = ("o", "s", "^", "D", "P", "*", "h", "<")
+
+
+def _coinciding(res: GradNormsResult) -> list[list[str]]:
+    """Groups of activations whose gradient norms agree to 1e-6 at every
+    plotted step (ReLU, leaky ReLU and ELU where no unit is negative)."""
+
+    def key(run: Any) -> tuple:
+        return tuple(
+            None if g is None or not math.isfinite(g) else float(f"{g:.6e}")
+            for p in run.params
+            for g in (p.grad_norm_per_step[0], p.grad_norm_per_step[-1])
+        )
+
+    groups: dict[tuple, list[str]] = {}
+    for run in res.runs:
+        groups.setdefault(key(run), []).append(run.act)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def grad_norms_figure(res: GradNormsResult) -> Any:
+    """Gradient L2 norm per layer on a log axis, weights and biases in their own
+    panels, one colour per activation; with --steps N, step 1 solid and step N
+    dashed.  Exact zeros cannot sit on a log axis: they are drawn on the bottom
+    edge with their own marker, inf/nan on the top edge; neither is dropped."""
+    c = res.config
+    steps = c["steps"]
+    at = [1] if steps == 1 else [1, steps]
+    names = [p.name for p in res.runs[0].params]
+    kinds = [k for k in ("weight", "bias") if any(n.endswith("." + k) for n in names)]
+    values = [g for r in res.runs for p in r.params for g in (p.grad_norm_per_step[s - 1] for s in at)]
+    positive = _positive(values)
+    floor = min(positive) / 10 if positive else 1e-12
+    ceiling = max(positive) * 10 if positive else 1.0
+    fig = figure(figsize=(5.2 * len(kinds), 4.4), layout="constrained")
+    axes = fig.subplots(1, len(kinds), squeeze=False)[0]
+    colours = [f"C{k % 10}" for k in range(len(res.runs))]
+    for ax, kind in zip(axes, kinds, strict=True):
+        for run, colour in zip(res.runs, colours, strict=True):
+            params = [p for p in run.params if p.name.endswith("." + kind)]
+            xs = [int(p.name.split(".")[0][2:]) for p in params]
+            for s in at:
+                norms = [p.grad_norm_per_step[s - 1] for p in params]
+                # own marker per activation, so identical curves (relu, lrelu, elu at bias 1) all show
+                marker = MARKERS[res.runs.index(run) % len(MARKERS)]
+                style, fill = ("-", colour) if s == 1 else ("--", "none")
+                label = run.act if steps == 1 else f"{run.act}, step {s}"
+                ax.plot(xs, _finite(norms), style, marker=marker, ms=5, color=colour, mfc=fill, label=label)
+                zeros = [x for x, g in zip(xs, norms, strict=True) if g == 0.0]
+                if zeros:
+                    ax.plot(zeros, [floor] * len(zeros), "v", ms=9, color=colour, mfc="none",
+                            label="exactly 0 (drawn at the bottom)")  # fmt: skip
+                bad = [x for x, g in zip(xs, norms, strict=True) if g is not None and not math.isfinite(g)]
+                if bad:
+                    ax.plot(bad, [ceiling] * len(bad), "x", ms=8, color=colour,
+                            label="inf or nan (drawn at the top)")  # fmt: skip
+        ax.set_yscale("log")
+        ax.set_ylim(floor / 3, ceiling * 3)  # the edge markers sit inside the axes
+        ax.set_ylabel("gradient L2 norm (log scale)")
+        _layer_axis(ax, c["layers"])
+        ax.set_title(f"{'weights' if kind == 'weight' else 'biases'} (fck.{kind})")
+        ax.grid(True, which="major", alpha=0.3)
+    when = "step 1" if steps == 1 else f"steps 1 and {steps}"
+    title = f"gradient norms at {when}: init {c['init']}, bias {c['bias']}, lr {c['lr']:g}"
+    same = _coinciding(res)
+    if same:
+        title += "\n" + "; ".join(" = ".join(group) for group in same) + ": the curves coincide"
+    fig.suptitle(title)
+    _legend_below(fig, axes[0], ncol=min(6, len(res.runs) * len(at) + 2))
+    return fig
 
 
 def grad_norms_plot(res: GradNormsResult, path: Path) -> None:
-    """Gradient L2 norm per parameter on a log axis, one line per activation
-    (the seed's comparison plot).  Exact zeros cannot sit on a log axis: they are
-    drawn at the bottom edge with their own marker and labelled, not dropped."""
-    params = [p.name for p in res.runs[0].params]
-    positive = [g for r in res.runs for p in r.params for g in [p.grad_norm] if g and math.isfinite(g)]
-    floor = min(positive) / 10 if positive else 1e-12
-    fig = figure(figsize=(max(6.5, 0.45 * len(params)), 4.5))
-    ax = fig.subplots()
-    xs = list(range(len(params)))
-    zero_label_done = False
-    for run in res.runs:
-        norms = [p.grad_norm for p in run.params]
-        ys = [g if g is not None and g > 0 and math.isfinite(g) else math.nan for g in norms]
-        (line,) = ax.plot(xs, ys, "o-", ms=4, label=run.act)
-        zeros = [x for x, g in zip(xs, norms, strict=True) if g == 0.0]
-        if zeros:
-            ax.plot(
-                zeros,
-                [floor] * len(zeros),
-                "v",
-                ms=9,
-                color=line.get_color(),
-                mfc="none",
-                label=None if zero_label_done else "exactly 0 (drawn at the bottom)",
-            )
-            zero_label_done = True
-    ax.set_yscale("log")
-    ax.set_ylim(bottom=floor / 2)
-    ax.set_xticks(xs)
-    ax.set_xticklabels(
-        params,
-        rotation=60 if len(params) > 10 else 0,
-        ha="right" if len(params) > 10 else "center",
-        fontsize="small",
-    )
-    ax.set_ylabel("gradient L2 norm at step 1")
-    ax.set_title(f"gradient norms per parameter, init {res.config['init']}, bias {res.config['bias']}")
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize="small")
-    save(fig, path)
+    save(grad_norms_figure(res), path)
 
 
-def compare_plot(res: CompareResult, path: Path) -> None:
-    """(a) std per layer, one line per init, one panel per activation, log axis;
+LINESTYLES = ("-", "--", "-.", ":")
+
+
+def compare_figure(res: CompareResult) -> Any:
+    """(a) std per layer, one line per init, one panel per activation;
     (b) a heatmap init x activation of log10(final std / input std), each cell
-    marked with its verdict."""
+    with its verdict, rank and ratio."""
     import numpy as np
 
+    from nninit_cli.render.table import num
+
     n = len(res.acts)
-    fig = figure(figsize=(max(7.0, 4.2 * n), 4.0 + 0.35 * len(res.inits) + 1.5), layout="constrained")
-    grid = fig.add_gridspec(2, n, height_ratios=[1.0, 0.25 * len(res.inits) + 0.5])
+    top_h, heat_h = 3.4, 0.34 * len(res.inits) + 0.9
+    fig = figure(figsize=(max(7.5, 3.8 * n + 2.2), top_h + heat_h + 0.6), layout="constrained")
+    grid = fig.add_gridspec(2, n, height_ratios=[top_h, heat_h])
+    # an init whose std is never a positive finite number has no line to draw: say so
+    labels = {
+        init: init
+        if any(_positive(res.cell(init, act).std_per_layer) for act in res.acts)
+        else f"{init} (std 0: no line)"
+        for init in res.inits
+    }
     for j, act in enumerate(res.acts):
         ax = fig.add_subplot(grid[0, j])
-        for init in res.inits:
+        seen: list[float] = []
+        for k, init in enumerate(res.inits):
             stds = res.cell(init, act).std_per_layer
-            ax.plot(range(1, len(stds) + 1), _finite(stds), label=init, lw=1.2)
-        ax.set_yscale("log")
+            seen += _positive(stds)
+            ax.plot(range(1, len(stds) + 1), _finite(stds), LINESTYLES[k // 10 % 4], color=f"C{k % 10}",
+                    label=labels[init], lw=1.3)  # fmt: skip
+        if seen:
+            _value_axis(ax, min(seen), max(seen), "std of layer output" if j == 0 else "std")
         ax.set_title(act)
         ax.set_xlabel("layer")
-        if j == 0:
-            ax.set_ylabel("std of layer output (mean over seeds)")
         ax.grid(True, alpha=0.3)
-    fig.axes[0].legend(fontsize="x-small", ncol=2)
+    fig.legend(*fig.axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize="small",
+               title="init (mean over seeds)", frameon=False)  # fmt: skip
     heat = fig.add_subplot(grid[1, :])
     with np.errstate(divide="ignore", invalid="ignore"):
         values = np.array([[res.cell(i, a).std_ratio.mean for a in res.acts] for i in res.inits], dtype=float)
@@ -167,42 +303,90 @@ def compare_plot(res: CompareResult, path: Path) -> None:
     for r, init in enumerate(res.inits):
         for col, act in enumerate(res.acts):
             cell = res.cell(init, act)
-            heat.text(col, r, f"{cell.verdict} #{cell.rank}", ha="center", va="center", fontsize="x-small")
+            ratio = cell.std_ratio.mean
+            text = f"{cell.verdict} #{cell.rank}" + (f", x{num(ratio)}" if math.isfinite(ratio) else "")
+            heat.text(col, r, text, ha="center", va="center", fontsize="small")
     heat.set_xticks(range(n), res.acts)
     heat.set_yticks(range(len(res.inits)), res.inits)
-    heat.set_title("log10(final std / input std); blank: inf or nan, or exactly 0")
-    fig.colorbar(image, ax=heat, fraction=0.03)
-    save(fig, path)
+    heat.set_title("final std / input std, verdict and rank (#1 best); white: inf, nan or exactly 0")
+    bar = fig.colorbar(image, ax=heat, fraction=0.03)
+    bar.set_label("log10(final / input std)")
+    return fig
+
+
+def compare_plot(res: CompareResult, path: Path) -> None:
+    save(compare_figure(res), path)
+
+
+def activations_figure(data: dict) -> Any:
+    """The seed's xyplot figures: f(x) above f'(x), one column per activation
+    (four to a row), the saturated stretches (|f'| < 0.01) shaded."""
+    acts = data["acts"]
+    cols = min(4, len(acts))
+    blocks = -(-len(acts) // cols)
+    fig = figure(figsize=(3.6 * cols, 5.4 * blocks), layout="constrained")
+    axes = fig.subplots(2 * blocks, cols, squeeze=False)
+    for j, r in enumerate(acts):
+        top, bottom = axes[2 * (j // cols)][j % cols], axes[2 * (j // cols) + 1][j % cols]
+        top.plot(r["x"], r["y"], label="f(x)")
+        top.set_title(r["act"])
+        top.set_ylabel(f"{r['act']}(x)")
+        bottom.plot(r["x"], r["dy"], color="#e4007f", label="f'(x)")
+        bottom.set_ylabel(f"{r['act']}'(x)")
+        for ax in (top, bottom):
+            ax.set_xlabel("x")
+        for a, b in r["saturated"]:
+            for ax in (top, bottom):
+                ax.axvspan(a, b, color="gray", alpha=0.15, lw=0, label="saturated: |f'(x)| < 0.01")
+        for ax in (top, bottom):
+            ax.grid(True, alpha=0.3)
+    for j in range(len(acts), blocks * cols):
+        axes[2 * (j // cols)][j % cols].set_visible(False)
+        axes[2 * (j // cols) + 1][j % cols].set_visible(False)
+    _legend_below(fig, axes[0][0], ncol=3)
+    return fig
 
 
 def activations_plot(data: dict, path: Path) -> None:
-    """The seed's xyplot figures: f(x) and f'(x), one panel each per activation."""
-    acts = data["acts"]
-    fig = figure(figsize=(4.0 * len(acts), 6.0), layout="constrained")
-    axes = fig.subplots(2, len(acts), squeeze=False)
-    for j, r in enumerate(acts):
-        axes[0][j].plot(r["x"], r["y"])
-        axes[0][j].set_title(r["act"])
-        axes[1][j].plot(r["x"], r["dy"], color="#e4007f")
-        axes[1][j].set_xlabel("x")
-        for ax, label in ((axes[0][j], f"{r['act']}(x)"), (axes[1][j], f"grad of {r['act']}")):
-            ax.set_ylabel(label)
-            ax.grid(True, alpha=0.3)
-    save(fig, path)
+    save(activations_figure(data), path)
 
 
-def init_hist_plot(data: dict, path: Path) -> None:
-    """Side-by-side density histograms, one panel per initialiser (E1's figure)."""
+def init_hist_figure(data: dict) -> Any:
+    """Density histograms, one panel per initialiser (E1's figure), three to a
+    row, with the formula's mean +- std marked."""
+    from matplotlib.ticker import MaxNLocator
+
     rows = data["inits"]
-    fig = figure(figsize=(4.5 * len(rows), 4.0), layout="constrained")
-    axes = fig.subplots(1, len(rows), squeeze=False)[0]
+    cols = min(3, len(rows))
+    lines = -(-len(rows) // cols)
+    fig = figure(figsize=(4.4 * cols, 3.6 * lines + 0.4), layout="constrained")
+    axes = fig.subplots(lines, cols, squeeze=False)
     colours = ("#f19ec2", "#e4007f")
-    for k, (ax, r) in enumerate(zip(axes, rows, strict=True)):
+    for k, r in enumerate(rows):
+        ax = axes[k // cols][k % cols]
         h = r["histogram"]
         n = len(h["counts"])
         width = (h["max"] - h["min"]) / n
         total = sum(h["counts"]) * width
         lefts = [h["min"] + i * width for i in range(n)]
-        ax.bar(lefts, [c / total for c in h["counts"]], width=width, align="edge", color=colours[k % 2])
-        ax.set_title(f"{r['init']}: std {r['std']:.3g}")
-    save(fig, path)
+        ax.bar(lefts, [c / total for c in h["counts"]], width=width, align="edge", color=colours[k % 2],
+               label="drawn weights")  # fmt: skip
+        theory = "" if r["theory_std"] is None else f" (formula {r['theory_std']:.3g})"
+        if r["theory_mean"] is not None and r["theory_std"] is not None:
+            m, s = r["theory_mean"], r["theory_std"]
+            for x in (m - s, m + s):
+                ax.axvline(x, color="black", ls="--", lw=1, label="formula's mean +- std")
+        ax.set_title(f"{r['init']}: std {r['std']:.3g}{theory}", fontsize="medium")
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=6))  # room for labels such as -0.75
+        ax.set_xlabel("weight value")
+        ax.set_ylabel("density")
+        ax.grid(True, alpha=0.3)
+    for k in range(len(rows), lines * cols):
+        axes[k // cols][k % cols].set_visible(False)
+    fig.suptitle(f"{rows[0]['samples']} weights drawn per initialiser")
+    _legend_below(fig, axes[0][0], ncol=2)
+    return fig
+
+
+def init_hist_plot(data: dict, path: Path) -> None:
+    save(init_hist_figure(data), path)

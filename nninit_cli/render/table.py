@@ -1,21 +1,119 @@
-"""Rich tables, sized for an 80-column terminal, and one-line summaries."""
+"""Rich tables that never cut a number, and one-line summaries.
+
+Every table is a `Grid`: at render time it asks the console how wide it may be
+and, when the whole table does not fit, splits its columns into several tables
+that each repeat the key columns (layer, parameter, init, ...).  Number columns
+never wrap and never shrink, so at 80 columns a number is shown whole or the
+table is split; only text columns (formulas, descriptions) wrap at spaces.
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 from rich import box
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 
 from nninit_cli.results import CompareResult, GradNormsResult, StdTraceResult
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """rich's own answer to a closed pipe is exit 1; nninit's entry point
+        treats a reader that left as a clean end (exit 0), so hand it the error."""
+        raise BrokenPipeError
+
+
 def console() -> Console:
     """stdout console: rich drops colour itself when stdout is not a TTY or
     NO_COLOR is set, and uses 80 columns when it cannot ask the terminal."""
-    return Console(highlight=False, markup=False, emoji=False)
+    return _Console(highlight=False, markup=False, emoji=False)
+
+
+@dataclass(frozen=True)
+class Col:
+    """A column: numbers are right-justified and never wrap; `wrap` marks text
+    that may wrap at spaces (formulas, descriptions)."""
+
+    header: str
+    justify: str = "right"
+    wrap: bool = False
+
+
+@dataclass
+class Grid:
+    """A table whose first `keep` columns label the rows.  Rendered whole when
+    it fits; otherwise the other columns are shared out, in order and as evenly
+    as possible, over the fewest tables that fit, each with the key columns."""
+
+    cols: list[Col]
+    keep: int = 1
+    title: str | None = None
+    caption: str | None = None
+    rows: list[tuple[list[str], str | None]] = field(default_factory=list)
+
+    def add_row(self, *cells: str, style: str | None = None) -> None:
+        assert len(cells) == len(self.cols), (cells, self.cols)
+        self.rows.append((list(cells), style))
+
+    def add_gap(self) -> None:
+        """The '...' row that stands for skipped rows."""
+        self.add_row("...", *([""] * (len(self.cols) - 1)))
+
+    def column(self, j: int) -> list[str]:
+        return [self.cols[j].header, *(cells[j] for cells, _ in self.rows)]
+
+    def _need(self, j: int) -> int:
+        """Width column j needs: its widest line, or its longest word if it may wrap."""
+        texts = self.column(j)
+        if self.cols[j].wrap:
+            return max((cell_len(w) for t in texts for w in t.split()), default=1)
+        return max((cell_len(line) for t in texts for line in t.split("\n")), default=1)
+
+    def table(self, picked: list[int], first: bool = True, last: bool = True) -> Table:
+        t = Table(
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            title=self.title if first else None,
+            caption=self.caption if last else None,
+            title_justify="left",
+            caption_justify="left",
+        )
+        for j in picked:
+            c = self.cols[j]
+            if c.wrap:
+                t.add_column(c.header, justify=c.justify)
+            else:
+                t.add_column(c.header, justify=c.justify, no_wrap=True, min_width=self._need(j))
+        for cells, style in self.rows:
+            t.add_row(*(cells[j] for j in picked), style=style)
+        return t
+
+    def width(self, console: Console, options: ConsoleOptions, picked: list[int]) -> int:
+        """The narrowest this selection of columns renders without cutting a number."""
+        wide = options.update_width(10_000)
+        return Measurement.get(console, wide, self.table(picked)).minimum
+
+    def parts(self, console: Console, options: ConsoleOptions) -> list[list[int]]:
+        """Column indices of each table to print."""
+        keys = list(range(min(self.keep, len(self.cols))))
+        rest = list(range(len(keys), len(self.cols)))
+        for k in range(1, len(rest) + 1):
+            size = -(-len(rest) // k)
+            chunks = [rest[i : i + size] for i in range(0, len(rest), size)]
+            if all(self.width(console, options, keys + c) <= options.max_width for c in chunks):
+                return [keys + c for c in chunks]
+        return [keys + [j] for j in rest] or [keys]
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        parts = self.parts(console, options)
+        for i, picked in enumerate(parts):
+            yield self.table(picked, first=i == 0, last=i == len(parts) - 1)
 
 
 def num(x: float | None) -> str:
@@ -39,16 +137,24 @@ def pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.0f}%" if x in (0.0, 1.0) else f"{100 * x:.1f}%"
 
 
-def pick_rows(n: int, depth: int, nonfinite: int | None, every: int | None, show_all: bool) -> list[int]:
-    """1-based layers to show of the `n` run in a stack `depth` deep: all up to
-    30; beyond, the first 5, every k-th (about 10 rows), the last 5 and the
-    non-finite one."""
+def pick_rows(
+    n: int,
+    depth: int,
+    nonfinite: int | None,
+    every: int | None,
+    show_all: bool,
+    also: tuple[int, ...] = (),
+) -> list[int]:
+    """1-based rows to show of the `n` run in a stack `depth` deep: all up to
+    30; beyond, the first 5, every k-th (about 10 rows), the last 5, the
+    non-finite one and any in `also` (a best epoch)."""
     if show_all or n <= 30:
         return list(range(1, n + 1))
     k = every or max(1, round(depth / 10))
     keep = set(range(1, 6)) | set(range(k, n + 1, k)) | set(range(n - 4, n + 1))
     if nonfinite is not None:
         keep.add(nonfinite)
+    keep |= {i for i in also if 1 <= i <= n}
     return sorted(keep)
 
 
@@ -61,22 +167,17 @@ def std_trace_tables(res: StdTraceResult, every: int | None, show_all: bool) -> 
         + (f" (gain {net['gain']:.4g})" if net["gain"] is not None else "")
         + f", seed {net['seed']}"
     )
-    t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    t.add_column("layer", justify="right")
-    t.add_column("mean", justify="right")
-    t.add_column("std", justify="right")
-    t.add_column("pre std", justify="right")
-    t.add_column("zeros", justify="right")
+    cols = [Col("layer"), Col("mean"), Col("std"), Col("pre std"), Col("zeros")]
     if saturating:
-        t.add_column("sat", justify="right")
-    t.add_column("theory", justify="right")
-    t.add_column("90% band", justify="right")
+        cols.append(Col("sat"))
+    cols += [Col("theory"), Col("90% band")]
+    t = Grid(cols)
     shown = pick_rows(len(res.layers), net["layers"], res.first_nonfinite_layer, every, show_all)
     prev = 0
     for i in shown:
         r = res.layers[i - 1]
         if i != prev + 1:
-            t.add_row("...", *([""] * (len(t.columns) - 1)))
+            t.add_gap()
         band = f"{num(r.predicted_band[0])}-{num(r.predicted_band[1])}" if r.predicted_band else "-"
         cells = [str(r.layer), num(r.mean), num(r.std), num(r.pre_std), pct(r.zero_frac)]
         if saturating:
@@ -88,13 +189,14 @@ def std_trace_tables(res: StdTraceResult, every: int | None, show_all: bool) -> 
     tables: list[Any] = [title, t]
     if res.backward:
         tables.append("backward: a random N(0,1) gradient fed in at the top")
-        g = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-        g.add_column("layer", justify="right")
-        g.add_column("grad std (output)", justify="right")
-        g.add_column("|dL/dW| (L2)", justify="right")
+        g = Grid([Col("layer"), Col("grad std (output)"), Col("|dL/dW| (L2)")])
+        prev = 0
         for i in shown:
+            if i != prev + 1:
+                g.add_gap()
             r = res.layers[i - 1]
             g.add_row(str(r.layer), num(r.grad_std), num(r.weight_grad_norm))
+            prev = i
         tables.append(g)
     return tables
 
@@ -117,39 +219,74 @@ def std_trace_summary(res: StdTraceResult) -> str:
     )
 
 
-def catalog_tables(data: dict) -> list[Table]:
-    a = Table(title="activations (--act)", box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
-    for col in ("name", "f(x)", "torch gain", "fixed-pt", "auto"):
-        a.add_column(col, justify="left" if col in ("name", "f(x)") else "right")
+def catalog_tables(data: dict) -> list[Grid]:
+    a = Grid(
+        [
+            Col("name", "left", wrap=True),
+            Col("f(x)", "left", wrap=True),
+            Col("torch gain"),
+            Col("fixed-pt"),
+            Col("auto"),
+        ],
+        title="activations (--act)",
+        caption="auto = torch's calculate_gain where torch has one, else fixed-pt = 1/sqrt(E[f(z)^2])",
+    )
     for act in data["activations"]:
         name = act["name"] + (f" ({', '.join(act['aliases'])})" if act["aliases"] else "")
         a.add_row(
             name,
             act["formula"],
-            num(act["torch_gain"]) if act["torch_gain"] else "n/a",
+            f"{act['torch_gain']:.4f}" if act["torch_gain"] else "n/a",
             f"{act['fixed_point_gain']:.4f}",
             f"{act['auto_gain']:.4f}",
         )
-    a.caption = "auto = torch's calculate_gain where torch has one, else fixed-pt = 1/sqrt(E[f(z)^2])"
-    i = Table(title="initialisers (--init)", box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
-    for col in ("name", "flags", "std of a weight"):
-        i.add_column(col)
+    i = Grid(
+        [
+            Col("name", "left", wrap=True),
+            Col("flags", "left", wrap=True),
+            Col("std of a weight", "left", wrap=True),
+        ],
+        title="initialisers (--init)",
+    )
     for init in data["inits"]:
         name = init["name"] + (f" ({', '.join(init['aliases'])})" if init["aliases"] else "")
         i.add_row(name, " ".join(init["flags"]), init["std"])
-    p = Table(
-        title="presets (--config NAME, configs/)", box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left"
+    p = Grid(
+        [Col("name", "left", wrap=True), Col("command", "left"), Col("what it shows", "left", wrap=True)],
+        title="presets (--config NAME, configs/)",
     )
-    for col in ("name", "command", "what it shows"):
-        p.add_column(col)
     for preset in data["presets"]:
         p.add_row(preset["name"], preset["command"], preset["description"])
     return [a, i, p]
 
 
+def _first_nonfinite_step(run: Any) -> int | None:
+    """1-based step whose loss or some gradient norm is inf or nan."""
+    for k, loss in enumerate(run.loss_per_step):
+        norms = [p.grad_norm_per_step[k] for p in run.params]
+        if not math.isfinite(loss) or any(g is not None and not math.isfinite(g) for g in norms):
+            return k + 1
+    return None
+
+
+def _ratio_at(run: Any, layers: int, step: int) -> float | None:
+    """|grad fc1.weight| / |grad fcN.weight| at a 1-based step."""
+    by_name = {p.name: p.grad_norm_per_step[step - 1] for p in run.params}
+    first, last = by_name["fc1.weight"], by_name[f"fc{layers}.weight"]
+    if first is None or not last:
+        return None
+    return first / last
+
+
+def _grad_cell(value: float | None, has_grad: bool) -> str:
+    return "no grad" if not has_grad else "0 exactly" if value == 0 else num(value)
+
+
 def grad_norms_tables(res: GradNormsResult, show_all: bool) -> list[Any]:
-    """Per-parameter gradient norms, one column per activation, then a table of
-    dead units, gradient ratio, dev accuracy and verdict per activation."""
+    """Per-parameter gradient norms, one column per activation (two with
+    --steps N: step 1 and step N), then a table of the gradient ratio, dead
+    units, dev accuracy and verdict per activation, each headed with the step
+    it describes."""
     c = res.config
     steps = c["steps"]
     hidden = c["layers"] - 1
@@ -162,12 +299,18 @@ def grad_norms_tables(res: GradNormsResult, show_all: bool) -> list[Any]:
         f"{sizes} MLP, {c['dataset']}, init {c['init']}, {bias}, "
         f"lr {c['lr']:g}, {steps} step{'s' if steps > 1 else ''}, seed {c['seed']}"
     )
-    head = "|grad| at step 1" if steps == 1 else f"mean |grad| over {steps} steps"
-    t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    t.add_column("parameter")
-    t.add_column("shape", justify="right")
+    at = [1] if steps == 1 else [1, steps]
+    if steps == 1:
+        head = "|grad| at step 1 (L2 norm; '0 exactly' is an exact zero)"
+    else:
+        head = (
+            f"|grad| at step 1 and at step {steps}, after {steps - 1} SGD update{'s' if steps > 2 else ''} "
+            "(L2 norm; '0 exactly' is an exact zero; JSON has every step)"
+        )
+    cols = [Col("parameter", "left"), Col("shape")]
     for run in res.runs:
-        t.add_column(run.act, justify="right")
+        cols += [Col(run.act if steps == 1 else f"{run.act}\nstep {k}") for k in at]
+    t = Grid(cols, keep=2)
     params = res.runs[0].params
     # choose layers, not parameters, so a shown layer has its weight and its bias
     layer_of = [int(p.name.split(".")[0][2:]) for p in params]
@@ -177,39 +320,65 @@ def grad_norms_tables(res: GradNormsResult, show_all: bool) -> list[Any]:
         if layer_of[i] not in keep:
             continue
         if layer_of[i] > prev_layer + 1:
-            t.add_row("...", *([""] * (len(t.columns) - 1)))
+            t.add_gap()
         prev_layer = layer_of[i]
         cells = []
         for run in res.runs:
-            d = run.params[i].to_dict()
-            value = d["grad_norm"] if steps == 1 else d["grad_norm_mean"]
-            cells.append("no grad" if not d["has_grad"] else "0 exactly" if value == 0 else num(value))
+            q = run.params[i]
+            has_grad = any(g is not None for g in q.grad_norm_per_step)
+            cells += [_grad_cell(q.grad_norm_per_step[k - 1], has_grad) for k in at]
         t.add_row(p.name, "x".join(map(str, p.shape)), *cells)
-    v = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for col, just in (
-        ("act", "left"),
-        ("most dead units", "right"),
-        ("|g1|/|gN|", "right"),
-        ("dev acc", "right"),
-        ("verdict", "left"),
-    ):
-        v.add_column(col, justify=just)
+
+    def label(text: str, k: int) -> str:
+        return text if steps == 1 else f"{text}\nstep {k}"
+
+    ratio_cols = [Col(label("|g1|/|gN|", k)) for k in at]
+    v = Grid(
+        [
+            Col("act", "left"),
+            *ratio_cols,
+            Col(label("most dead units", steps)),
+            Col(label("dev acc", steps)),
+            Col("verdict", "left"),
+        ]
+    )
     for run in res.runs:
         worst = max(range(len(run.dead_units)), key=lambda k: run.dead_units[k], default=None)
         if worst is None or run.dead_units[worst] == 0:
             dead = "none"
         else:
             dead = f"{pct(run.dead_units[worst])} (layer {worst + 1})"
-        v.add_row(run.act, dead, num(run.grad_ratio), f"{run.dev_accuracy:.3f}", ", ".join(run.verdicts))
-    return [title, f"{head} (L2 norm; '0 exactly' is an exact zero)", t, v]
+        ratios = [num(_ratio_at(run, c["layers"], k)) for k in at]
+        v.add_row(run.act, *ratios, dead, f"{run.dev_accuracy:.3f}", ", ".join(run.verdicts))
+    out: list[Any] = [title, head, t, v]
+    if steps > 1:
+        out.append(
+            f"|g1|/|gN| = |grad fc1.weight| / |grad fc{c['layers']}.weight|; vanishing and exploding are "
+            f"judged on step 1's ratio, exploding also on an inf/nan loss or gradient at any step; dead "
+            f"units and dev acc are the model at step {steps}"
+        )
+    return out
 
 
 def grad_norms_summary(res: GradNormsResult) -> str:
+    """One verdict per activation, saying which step it rests on."""
+    steps = res.config["steps"]
     parts = []
     for run in res.runs:
         if "dead" in run.verdicts:
-            zero = [p.name for p in run.params if p.grad_norm == 0.0]
-            parts.append(f"{run.act} dead ({len(zero)} of {len(run.params)} gradients exactly 0)")
+            zero = [
+                p.name
+                for p in run.params
+                if p.grad_norm_per_step and all(g == 0.0 for g in p.grad_norm_per_step)
+            ]
+            when = "" if steps == 1 else " at every step"
+            parts.append(f"{run.act} dead ({len(zero)} of {len(run.params)} gradients exactly 0{when})")
+            continue
+        bad = _first_nonfinite_step(run)
+        if run.verdict == "exploding" and bad is not None:
+            parts.append(f"{run.act} exploding (inf/nan at step {bad})")
+        elif steps > 1 and run.verdict in ("exploding", "vanishing"):
+            parts.append(f"{run.act} {run.verdict} (ratio at step 1)")
         else:
             parts.append(f"{run.act} {run.verdict}")
     return "verdict: " + "; ".join(parts)
@@ -236,10 +405,7 @@ def compare_tables(res: CompareResult) -> list[Any]:
         + (f", {c['train_epochs']} epochs on {c['dataset']}" if trained else "")
     )
     what = "dev accuracy" if trained else "final/input std"
-    t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    t.add_column("init")
-    for act in res.acts:
-        t.add_column(act, justify="right")
+    t = Grid([Col("init", "left"), *(Col(act) for act in res.acts)])
     for init in res.inits:
         cells = []
         for act in res.acts:
@@ -259,33 +425,59 @@ def compare_summary(res: CompareResult) -> str:
     return "best: " + "; ".join(best)
 
 
-def train_tables(res: Any) -> list[Any]:
-    """A few rows of the epoch history and the run's outcome."""
-    c = res.config
-    hidden = "-".join(map(str, c["hidden"])) or "none"
-    title = (
-        f"train: {c['dataset']}, hidden {hidden}, act {c['act']}, init {c['init']}, "
-        f"{c['optimizer']} lr {c['lr']:g}, seed {c['seed']}"
+def train_title(c: dict[str, Any]) -> str:
+    """The run in one line.  A model with no hidden layer has no hidden
+    activation, so none is named (config.json keeps the flag's value)."""
+    hidden = "-".join(map(str, c["hidden"]))
+    model = f"hidden {hidden}, act {c['act']}" if hidden else "no hidden layer (a linear model)"
+    extras = ""
+    if c.get("weight_decay"):
+        extras += f", weight decay {c['weight_decay']:g}"
+    if c.get("dropout"):
+        extras += f", dropout {','.join(f'{p:g}' for p in c['dropout'])}"
+    return (
+        f"train: {c['dataset']}, {model}, init {c['init']}, "
+        f"{c['optimizer']} lr {c['lr']:g}{extras}, seed {c['seed']}"
     )
-    t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("epoch", "train loss", f"train {res.metric}", "dev loss", f"dev {res.metric}", "best"):
-        t.add_column(col, justify="right")
+
+
+def train_tables(res: Any) -> list[Any]:
+    """A few rows of the epoch history, always with the best epoch's row, and
+    the run's outcome."""
+    t = Grid(
+        [
+            Col("epoch"),
+            Col("train loss"),
+            Col(f"train {res.metric}"),
+            Col("dev loss"),
+            Col(f"dev {res.metric}"),
+            Col("best"),
+        ]
+    )
     n = len(res.history)
+    by_epoch = {r.epoch: k + 1 for k, r in enumerate(res.history)}
+    best_row = by_epoch.get(res.best_epoch) if res.best_epoch is not None else None
     prev = 0
-    for i in pick_rows(n, n, None, None, False):
+    for i in pick_rows(n, n, None, None, False, also=(best_row,) if best_row else ()):
         if i != prev + 1:
-            t.add_row("...", *([""] * 5))
+            t.add_gap()
         prev = i
         r = res.history[i - 1]
+        is_best = r.epoch == res.best_epoch
         t.add_row(
             str(r.epoch),
             num(r.train_loss),
             num(r.train_metric),
             num(r.dev_loss),
             num(r.dev_metric),
-            "*" if r.best else "",
+            "best" if is_best else "*" if r.best else "",
+            style="bold" if is_best else None,
         )
-    lines: list[Any] = [title, t]
+    lines: list[Any] = [
+        train_title(res.config),
+        t,
+        f"*: dev {res.metric} improved; best: the epoch whose weights best.pt holds",
+    ]
     if res.symmetric_layers:
         lines.append(
             f"warning: symmetric layers {', '.join(res.symmetric_layers)}: every unit has the same incoming "
@@ -302,15 +494,15 @@ def train_summary(res: Any) -> str:
 
 
 def gain_tables(data: dict) -> list[Any]:
-    t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for col, just in (
-        ("act", "left"),
-        ("torch gain", "right"),
-        ("std(x)/std(f(x))", "right"),
-        ("+- se", "right"),
-        ("fixed point", "right"),
-    ):
-        t.add_column(col, justify=just)
+    t = Grid(
+        [
+            Col("act", "left"),
+            Col("torch gain"),
+            Col("std(x)/std(f(x))"),
+            Col("+- se"),
+            Col("fixed point"),
+        ]
+    )
     for r in data["acts"]:
         torch_gain = "n/a" if r["torch_gain"] is None else f"{r['torch_gain']:.4f}"
         t.add_row(
@@ -330,10 +522,7 @@ def gain_tables(data: dict) -> list[Any]:
 def activations_tables(data: dict) -> list[Any]:
     out: list[Any] = []
     for r in data["acts"]:
-        t = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_header=True)
-        t.add_column(r["act"])
-        for p in r["points"]:
-            t.add_column(f"{p['x']:g}", justify="right")
+        t = Grid([Col(r["act"], "left"), *(Col(f"{p['x']:g}") for p in r["points"])])
         t.add_row("f(x)", *(num(p["y"]) for p in r["points"]))
         t.add_row("f'(x)", *(num(p["dy"]) for p in r["points"]))
         sat = ", ".join(f"[{a:g}, {b:g}]" for a, b in r["saturated"]) or "nowhere"
@@ -342,17 +531,17 @@ def activations_tables(data: dict) -> list[Any]:
 
 
 def init_hist_tables(data: dict) -> list[Any]:
-    t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for col, just in (
-        ("init", "left"),
-        ("samples", "right"),
-        ("mean", "right"),
-        ("theory", "right"),
-        ("std", "right"),
-        ("theory", "right"),
-        ("std/theory", "right"),
-    ):
-        t.add_column(col, justify=just)
+    t = Grid(
+        [
+            Col("init", "left"),
+            Col("samples"),
+            Col("mean"),
+            Col("theory\nmean"),
+            Col("std"),
+            Col("theory\nstd"),
+            Col("std/theory"),
+        ]
+    )
     for r in data["inits"]:
         ratio = r["std"] / r["theory_std"] if r["theory_std"] else None
         t.add_row(
