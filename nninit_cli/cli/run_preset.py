@@ -5,10 +5,21 @@ from typing import Annotated
 import typer
 
 
+def _complete_preset(incomplete: str) -> list[str]:
+    """Tab completion of PRESET: the presets' names (a path falls back to the shell's own)."""
+    from nninit_cli.config import presets_dir
+
+    return sorted(p.stem for p in presets_dir().glob("*.toml") if p.stem.startswith(incomplete))
+
+
 def command(
     ctx: typer.Context,
     preset: Annotated[
-        str, typer.Argument(help="A preset's name from configs/ (see nninit list) or a TOML path.")
+        str,
+        typer.Argument(
+            help="A preset's name from configs/ (see nninit list) or a TOML path.",
+            autocompletion=_complete_preset,
+        ),
     ],
 ) -> None:
     """Run a course experiment by its preset's name.
@@ -21,10 +32,13 @@ def command(
       nninit run std-explode --plot explode.png
       nninit run zero-init-symmetry --epochs 20 --json | jq .symmetric_layers
     """
-    from nninit_cli.config import find_preset, read_toml
+    from nninit_cli.config import find_preset, presets_dir, read_toml
     from nninit_cli.errors import SpecError
 
     path = find_preset(preset)
+    if not path.exists() and path.suffix != ".toml" and len(path.parts) == 1:  # a name, not a path
+        names = ", ".join(sorted(p.stem for p in presets_dir().glob("*.toml")))
+        raise SpecError("PRESET", f"no preset '{preset}'; presets: {names} (or a path to a .toml file)")
     data = read_toml(path, "PRESET")
     command = data.get("command")
     if not isinstance(command, str):
