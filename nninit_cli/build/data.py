@@ -143,23 +143,27 @@ def _find_idx(folder: Path, stem: str) -> Path:
     raise SpecError("--data-dir", f"{folder}: no {stem} (or {stem}.gz); it needs the four standard IDX files")
 
 
+N_IDX_CLASSES = 10  # MNIST and Fashion-MNIST: labels 0..9
+
+
 def load_idx_set(
     folder: Path | None, name: str
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(train x, train y, test x, test y) from the four IDX files in `folder`."""
+    """(train x, train y, test x, test y) from the four IDX files in `folder`.
+
+    All four are read and checked before anything is built from them: uint8
+    images N x H x W and uint8 labels N in each split, the same N in both
+    files of a split, the same H x W in both splits, labels 0..9."""
     from nninit_cli.build.idx import read_idx
 
     if folder is None:
         raise SpecError("--data-dir", f"{name} is read from local IDX files: give the folder that holds them")
     if not folder.is_dir():
-        raise SpecError("--data-dir", f"{folder}: no such folder")
-    arrays = [read_idx(_find_idx(folder, stem)) for stem in IDX_FILES]
-    for (images, labels), which in ((arrays[:2], "train"), (arrays[2:], "t10k")):
-        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise SpecError(
-                "--data-dir",
-                f"{folder}: {which} images {images.shape} and labels {labels.shape} do not match",
-            )
+        what = "not a folder" if folder.exists() else "no such folder"
+        raise SpecError("--data-dir", f"{folder}: {what}")
+    paths = [_find_idx(folder, stem) for stem in IDX_FILES]
+    arrays = [read_idx(path) for path in paths]
+    _check_idx_set(paths, arrays, name)
 
     def x(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(a.reshape(len(a), -1).astype(np.float32) / 255.0)
@@ -170,6 +174,34 @@ def load_idx_set(
         x(arrays[2]),
         torch.from_numpy(arrays[3].astype(np.int64)),
     )
+
+
+def _check_idx_set(paths: list[Path], arrays: list[np.ndarray], name: str) -> None:
+    """The four arrays make a data set; else a SpecError naming the file at fault."""
+    for path, a, kind in zip(paths, arrays, ("images", "labels") * 2, strict=True):
+        if a.dtype != np.uint8:
+            raise _bad(path, f"{kind} must be uint8 (IDX type 0x08), this file holds {a.dtype.name}")
+        want, layout = (3, "N x H x W") if kind == "images" else (1, "N")
+        if a.ndim != want:
+            raise _bad(path, f"{kind} must be {want}-D ({layout}), this file is {a.ndim}-D: {_dims(a.shape)}")
+    for images, labels in ((0, 1), (2, 3)):
+        n, m = len(arrays[images]), len(arrays[labels])
+        if n != m:
+            raise _bad(paths[labels], f"{m} labels for the {n} images of {paths[images].name}")
+        top = int(arrays[labels].max())
+        if top >= N_IDX_CLASSES:
+            raise _bad(paths[labels], f"label {top} out of range; {name} labels are 0 to {N_IDX_CLASSES - 1}")
+    train, test = arrays[0].shape[1:], arrays[2].shape[1:]
+    if train != test:
+        raise _bad(paths[2], f"images are {_dims(test)}, those of {paths[0].name} {_dims(train)}")
+
+
+def _bad(path: Path, what: str) -> SpecError:
+    return SpecError("--data-dir", f"{path}: {what}")
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return " x ".join(map(str, shape))
 
 
 def load_dataset(
@@ -194,9 +226,8 @@ def load_dataset(
             raise SpecError("--train-size", f"train + dev must be at most the {len(x)} training images")
         order = torch.randperm(len(x), generator=gen)
         x, y = x[order], y[order]
-        return Dataset(
-            name, Split(x[:a], y[:a]), Split(x[a : a + b], y[a : a + b]), Split(xt, yt), "multiclass", 10
-        )
+        train, dev = Split(x[:a], y[:a]), Split(x[a : a + b], y[a : a + b])
+        return Dataset(name, train, dev, Split(xt, yt), "multiclass", N_IDX_CLASSES)
     if name == "digits":
         X, y = load_digits()
         order = torch.randperm(len(X), generator=gen)
