@@ -216,7 +216,8 @@ def test_sigint_stops_cleanly(tmp_path):
         (["--epochs", "0"], "--epochs"),
         (["--dataset", "foo"], "--dataset"),
         (["--dataset", "mnist", "--data-dir", "."], "--data-dir"),
-        (["--resume", "."], "--resume"),
+        (["--out", ""], "--out"),
+        (["--resume", ""], "--resume"),
     ],
 )
 def test_cli_bad_input(cli, args, flag, tmp_path, monkeypatch):

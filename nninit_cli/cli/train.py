@@ -65,14 +65,18 @@ def command(
     log_every: _own("log-every", Optional[int]) = None,
     watch: _own("watch") = None,
     out: Annotated[
-        Optional[Path], typer.Option("--out", help="Run folder (default runs/train-<time>).", file_okay=False)
+        Optional[str],
+        typer.Option(
+            "--out", help="Run folder, new or empty (default runs/train-<date>-<time>).", metavar="DIR"
+        ),
     ] = None,
     resume: Annotated[
-        Optional[Path],
+        Optional[str],
         typer.Option(
             "--resume",
-            help="Continue the run in this folder (its own settings; --epochs may extend it).",
-            file_okay=False,
+            help="Continue the run in this folder with its own settings; --epochs may extend it, "
+            "the output flags apply as usual.",
+            metavar="DIR",
         ),
     ] = None,
 ) -> None:
@@ -80,9 +84,11 @@ def command(
 
     Evaluates on dev after every epoch and keeps the best model, as the course's
     runner does; writes config.json, metrics.jsonl (one line per epoch, flushed),
-    best.pt and last.pt (weights only) and curves.png to the run folder.  Ctrl-C
-    stops at the end of the epoch, writes everything and exits 130;
-    --resume continues exactly where it stopped.
+    best.pt and last.pt (weights only) and curves.png to the run folder, a new
+    or empty one that no other process may write meanwhile.  Ctrl-C or SIGTERM
+    stops at the end of the epoch, writes everything and exits 130; even after
+    a hard kill, --resume continues exactly where last.pt stopped.  Progress
+    goes to stderr, results to stdout.
 
     \b
     Example:
@@ -94,6 +100,8 @@ def command(
     """
     from nninit_cli.cli._options import given
     from nninit_cli.cli._output import check_outputs
+    from nninit_cli.errors import SpecError
+    from nninit_cli.experiments.run_folder import claim, new_run_folder, resume_spec
     from nninit_cli.specs import train_spec
 
     flags = dict(
@@ -118,51 +126,56 @@ def command(
             watch=watch,
         ),
     )
+    for name, value in (("--out", out), ("--resume", resume)):
+        if value is not None and not value.strip():
+            raise SpecError(name, "must name a folder, got ''")
     if resume is not None:
-        from dataclasses import replace
-
-        from nninit_cli.experiments.train import read_run_config
-
-        spec = read_run_config(resume, "--resume")
-        if epochs is not None:
-            spec = replace(spec, epochs=epochs)
-        folder = resume
+        if out is not None:
+            raise SpecError("--out", "cannot be combined with --resume (the run stays in its folder)")
+        if shared.config is not None:
+            raise SpecError("--config", "cannot be combined with --resume (the run keeps its own settings)")
+        spec = resume_spec(Path(resume), flags)
     else:
         spec = train_spec(flags, shared.config)
-        folder = out or _default_out()
-        if (folder / "config.json").exists():
-            from nninit_cli.errors import SpecError
-
-            raise SpecError("--out", f"{folder} already holds a run; use --resume or another folder")
     check_outputs(shared)
-    raise typer.Exit(_run(spec, folder, resume is not None, shared))
+    if resume is not None:
+        folder, flag, made = Path(resume), "--resume", False
+    elif out is not None:
+        folder, flag, made = Path(out), "--out", False
+    else:
+        folder, flag, made = new_run_folder(), "--out", True
+    with claim(folder, flag, resume=resume is not None, made=made):
+        code = _run(spec, folder, resume is not None, shared)
+    raise typer.Exit(code)
 
 
-def _default_out() -> Path:
-    import time
-
-    return Path("runs") / time.strftime("train-%Y%m%d-%H%M%S")
+class Stopped(Exception):
+    """train stopped at an epoch's end on Ctrl-C or SIGTERM, its files written
+    and results printed: the CLI prints this one line and exits 130."""
 
 
 def _run(spec, folder: Path, resume: bool, shared: Shared) -> int:
     from nninit_cli.cli._output import emit
-    from nninit_cli.errors import EXIT_INTERRUPTED
     from nninit_cli.experiments.train import run_train
     from nninit_cli.render import table
 
     stop = {"asked": False}
 
-    def ask_stop(_sig, _frame) -> None:
+    def ask_stop(signum, _frame) -> None:
         stop["asked"] = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C: right away
-        print("nninit: stopping at the end of this epoch (Ctrl-C again to abort)", file=sys.stderr)
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal: stop right away
+            signal.signal(sig, signal.default_int_handler)
+        what = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        _say(f"nninit: {what}: stopping at the end of this epoch (Ctrl-C again to abort)")
 
-    previous = signal.signal(signal.SIGINT, ask_stop)
+    previous = {sig: signal.signal(sig, ask_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with _progress(spec, shared.as_json) as on_epoch:
+        with _progress(spec) as on_epoch:
             res = run_train(spec, folder, resume=resume, on_epoch=on_epoch, should_stop=lambda: stop["asked"])
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    # every file of the run is written and closed: only now does anything go to stdout
     results = res.to_dict()
     code = emit(
         "train",
@@ -177,13 +190,20 @@ def _run(spec, folder: Path, resume: bool, shared: Shared) -> int:
         fail_on=spec.fail_on,
     )
     if res.stopped == "interrupted":
-        print(
-            f"nninit: interrupted; best.pt, last.pt and metrics.jsonl are in {folder} "
-            f"(nninit train --resume {folder})",
-            file=sys.stderr,
+        raise Stopped(
+            f"interrupted; best.pt, last.pt and metrics.jsonl are in {folder} "
+            f"(nninit train --resume {folder})"
         )
-        return EXIT_INTERRUPTED
     return code
+
+
+def _say(line: str) -> bool:
+    """A line on stderr; False if stderr is gone (a closed pipe never stops a run)."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 def _copy_curves(folder: Path, res, path: Path) -> None:
@@ -200,19 +220,19 @@ def _copy_curves(folder: Path, res, path: Path) -> None:
 
 
 class _progress:
-    """A rich progress bar on a terminal; otherwise a plain line every
-    --log-every epochs (on stderr with --json, so stdout stays one object)."""
+    """Progress on stderr, never stdout (stdout is for results): a rich bar
+    when stderr is a terminal, else a plain line every --log-every epochs."""
 
-    def __init__(self, spec, as_json: bool) -> None:
+    def __init__(self, spec) -> None:
         self.spec = spec
-        self.as_json = as_json
         self.bar = None
+        self.quiet = False
 
     def __enter__(self):
-        from nninit_cli.render.table import console
+        from rich.console import Console
 
-        out = console()
-        if out.is_terminal and not self.as_json:
+        err = Console(stderr=True)
+        if err.is_terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self.bar = Progress(
@@ -221,7 +241,7 @@ class _progress:
                 BarColumn(),
                 TextColumn("{task.description}"),
                 TimeRemainingColumn(),
-                console=out,
+                console=err,
                 transient=True,
             )
             self.bar.start()
@@ -231,15 +251,16 @@ class _progress:
     def on_epoch(self, r) -> None:
         from nninit_cli.render.table import num
 
-        text = f"loss {num(r.train_loss)}  dev {num(r.dev_metric)}"
         if self.bar is not None:
-            self.bar.update(self.task, completed=r.epoch, description=text)
-        elif r.epoch == 1 or r.epoch % self.spec.log_every == 0 or r.epoch == self.spec.epochs:
-            print(
+            self.bar.update(
+                self.task, completed=r.epoch, description=f"loss {num(r.train_loss)}  dev {num(r.dev_metric)}"
+            )
+        elif not self.quiet and (
+            r.epoch == 1 or r.epoch % self.spec.log_every == 0 or r.epoch == self.spec.epochs
+        ):
+            self.quiet = not _say(
                 f"epoch {r.epoch}/{self.spec.epochs}: train loss {num(r.train_loss)}, "
-                f"dev loss {num(r.dev_loss)}, dev metric {num(r.dev_metric)}",
-                file=sys.stderr if self.as_json else sys.stdout,
-                flush=True,
+                f"dev loss {num(r.dev_loss)}, dev metric {num(r.dev_metric)}"
             )
 
     def __exit__(self, *exc) -> None:
@@ -248,21 +269,31 @@ class _progress:
 
 
 def eval_command(
-    run: Annotated[Path, typer.Argument(help="A run folder written by nninit train.", file_okay=False)],
+    run: Annotated[str, typer.Argument(help="A run folder written by nninit train.", metavar="RUN")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one strict JSON object.")] = False,
 ) -> None:
     """Evaluate a run's best checkpoint on its test set.
+
+    A folder that is not a run, or whose files are damaged or from another
+    run, is refused in one line (exit 1).
 
     \b
     Example:
       nninit eval runs/train-20261123-101500
       nninit eval runs/train-20261123-101500 --json | jq .test.metric
     """
+    from nninit_cli.errors import SpecError
+    from nninit_cli.experiments.run_folder import read_run
+
+    if not run.strip():
+        raise SpecError("RUN", "must name a run folder, got ''")
+    read_run(Path(run))  # a non-run is refused before torch is imported
+
     from nninit_cli.experiments.train import evaluate_run
     from nninit_cli.render.json_out import dumps
     from nninit_cli.render.table import console, num
 
-    spec, result = evaluate_run(run)
+    spec, result = evaluate_run(Path(run))
     if as_json:
         sys.stdout.write(dumps("eval", spec.to_dict(), result))
         return
