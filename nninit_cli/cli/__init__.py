@@ -1,14 +1,15 @@
 """The `nninit` command line: registers the commands and owns the error policy.
 
 Bad input of any kind (a Typer/Click usage error or a SpecError from the core)
-becomes one line on stderr and exit 2; Ctrl-C exits 130; a --fail-on verdict
-exits 1.  Commands import torch lazily, inside their bodies, so that `--help`,
-`list` and usage errors never pay for it.
+becomes one line on stderr and exit 2; Ctrl-C exits 130; a --fail-on verdict,
+an unusable run folder or a failed write exits 1, also with one line.
+Signals and a closed or broken stdout are the entry point's (`__main__.py`).
+Commands import torch lazily, inside their bodies, so that `--help`, `list`
+and usage errors never pay for it.
 """
 
-import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -67,8 +68,49 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+class _ReaderGone(Exception):
+    """stdout's reader left.  Not an OSError, so that typer, which answers a
+    broken pipe inside a command with exit 1, lets it through to `run`."""
+
+
+class _Stdout:
+    """sys.stdout as commands see it: a broken pipe becomes _ReaderGone."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def write(self, text: str) -> int:
+        try:
+            return self._inner.write(text)
+        except BrokenPipeError as e:
+            raise _ReaderGone from e
+
+    def flush(self) -> None:
+        try:
+            self._inner.flush()
+        except BrokenPipeError as e:
+            raise _ReaderGone from e
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
 def run(argv: list[str] | None = None) -> int:
-    """Run the CLI and return its exit code (the error policy lives here)."""
+    """Run the CLI and return its exit code (the error policy lives here).
+
+    A reader of stdout that leaves (`| head`) raises BrokenPipeError out of
+    here, for the entry point to end quietly with exit 0."""
+    saved = sys.stdout
+    sys.stdout = _Stdout(saved)
+    try:
+        return _run(argv)
+    except _ReaderGone:
+        raise BrokenPipeError from None
+    finally:
+        sys.stdout = saved
+
+
+def _run(argv: list[str] | None) -> int:
     cmd = typer.main.get_command(app)
     try:
         code = cmd.main(args=argv, prog_name="nninit", standalone_mode=False)
@@ -82,9 +124,21 @@ def run(argv: list[str] | None = None) -> int:
     except NninitError as e:
         print(f"nninit: error: {_one_line(str(e))}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader of stdout left: the entry point ends quietly
+        raise
+    except MemoryError:
+        print("nninit: error: ran out of memory; use smaller sizes", file=sys.stderr)
+        return 1
+    except OSError as e:  # a write that failed: disk full, I/O error, a file that vanished
+        where = e.filename or "stdout"
+        print(f"nninit: error: cannot write to {where}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    except train.Stopped as e:  # train stopped cleanly at an epoch's end: its own, fuller line
+        print(f"nninit: {e}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except (typer.Abort, KeyboardInterrupt):
         code = EXIT_INTERRUPTED
-    if code == EXIT_INTERRUPTED:
+    if code == EXIT_INTERRUPTED:  # typer turns a KeyboardInterrupt inside a command into 130
         print("nninit: interrupted", file=sys.stderr)
     return code if isinstance(code, int) else 0
 
@@ -92,26 +146,3 @@ def run(argv: list[str] | None = None) -> int:
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and exit with its code (what tests call in-process)."""
     sys.exit(run(argv))
-
-
-def entry() -> None:
-    """The `nninit` script and `python -m nninit_cli`.
-
-    Once everything is written and flushed, leave with os._exit: a normal
-    interpreter shutdown with torch loaded spends about 0.5 s tearing down
-    modules, a third of the cost of `import torch` itself.  Every file nninit
-    writes is closed (and renamed into place) before this point.
-    """
-    try:
-        code = run()
-        sys.stdout.flush()
-    except BrokenPipeError:  # `nninit ... | head`: the reader left; not an error of ours
-        code = 0
-    except SystemExit as e:  # raised inside typer (EPIPE while printing, for one)
-        code = e.code if isinstance(e.code, int) else 0
-    except KeyboardInterrupt:  # Ctrl-C while flushing
-        code = EXIT_INTERRUPTED
-    try:
-        sys.stderr.flush()
-    finally:
-        os._exit(code)

@@ -3,7 +3,7 @@
 the JSON can rely on them."""
 
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +11,14 @@ from nninit_cli.cli._options import Shared
 from nninit_cli.errors import EXIT_FAIL_ON, EXIT_OK
 
 
-def check_outputs(shared: Shared) -> None:
-    """Refuse bad --csv / --plot paths before any work is done."""
-    from nninit_cli.render.plot import check_out_path, check_plot_path
+def check_outputs(shared: Shared, extra: Mapping[str, Path | None] | None = None) -> None:
+    """Refuse bad --csv / --plot paths (and a command's `extra` outputs, flag ->
+    path) before any work is done: see io.check_output_paths."""
+    from nninit_cli.io import check_output_paths
+    from nninit_cli.render.plot import check_plot_path
 
-    check_out_path(shared.csv, "--csv")
     check_plot_path(shared.plot)
+    check_output_paths({"--csv": shared.csv, "--plot": shared.plot, **(extra or {})})
 
 
 def emit(

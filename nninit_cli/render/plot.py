@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from nninit_cli.errors import SpecError
-from nninit_cli.io import atomic_write_with
+from nninit_cli.io import atomic_write_with, check_output_path
 from nninit_cli.results import CompareResult, GradNormsResult, StdTraceResult
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
@@ -20,17 +20,7 @@ def check_plot_path(path: Path | None, flag: str = "--plot") -> None:
         return
     if path.suffix.lower() not in PLOT_SUFFIXES:
         raise SpecError(flag, f"must end in {', '.join(PLOT_SUFFIXES)}, got {path.name!r}")
-    check_out_path(path, flag)
-
-
-def check_out_path(path: Path | None, flag: str) -> None:
-    if path is None:
-        return
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise SpecError(flag, f"folder {str(parent)!r} does not exist")
-    if path.is_dir():
-        raise SpecError(flag, f"{str(path)!r} is a folder; give a file name")
+    check_output_path(path, flag)
 
 
 def figure(**kw: Any) -> Any:
