@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from nninit_cli import registry
+from nninit_cli import registry, resources
 from nninit_cli.errors import SpecError
 
 Parser = Callable[[Any], Any]
@@ -316,6 +316,39 @@ def resolve_gain(
     return float(mode), "--gain"
 
 
+def _check_dtype_range(values: Mapping[str, Any], bias: str | float, gain: float | None) -> None:
+    """Refuse finite numbers that overflow the dtype before anything is drawn.
+
+    Weights and biases are drawn in float32 and then cast, so float32's range
+    bounds them whatever --dtype is (and bfloat16's, slightly narrower, too)."""
+    from nninit_cli.resources import DTYPE_MAX
+
+    dtype = values["dtype"]
+    limit = min(DTYPE_MAX[dtype], DTYPE_MAX["float32"])
+    where = dtype if dtype != "float64" else "float32, in which weights are drawn"
+    init = values["init"]
+    checks = [("--bias", bias if isinstance(bias, float) else 0.0)]
+    if init == "constant":
+        checks.append(("--value", values["value"]))
+    if init in ("normal", "trunc-normal"):
+        checks.append(("--mean", values["mean"]))
+    if init == "uniform":
+        checks += [("--low", values["low"]), ("--high", values["high"])]
+    if gain is not None:
+        checks.append(("--gain", gain))
+    for flag, x in checks:
+        if not abs(x) <= limit:
+            raise SpecError(
+                flag, f"{x:g} overflows {where} (finite values are within +-{limit:.4g}); use a smaller value"
+            )
+    if init == "uniform" and not values["high"] - values["low"] <= limit:  # uniform_: low + (high-low) u
+        raise SpecError(
+            "--high",
+            f"--high - --low = {values['high'] - values['low']:g} overflows {where} "
+            f"(at most {limit:.4g}); narrow the interval",
+        )
+
+
 def net_spec(values: Mapping[str, Any], act: str | None = None) -> NetSpec:
     """A NetSpec from resolved values; `act` overrides for commands that sweep it."""
     act = act or values["act"]
@@ -323,6 +356,7 @@ def net_spec(values: Mapping[str, Any], act: str | None = None) -> NetSpec:
         raise SpecError("--low", f"must be below --high ({values['low']:g} >= {values['high']:g})")
     gain, source = resolve_gain(act, values["negative_slope"], values["init"], values["gain"])
     bias = "none" if values.get("no_bias") else values["bias"]
+    _check_dtype_range(values, bias, gain)
     return NetSpec(
         act=act,
         negative_slope=values["negative_slope"],
@@ -388,7 +422,7 @@ def std_trace_flags() -> list[Flag]:
 
 def std_trace_spec(given: Mapping[str, Any], config: Path | None = None) -> StdTraceSpec:
     values = resolve("std-trace", std_trace_flags(), given, config)
-    return StdTraceSpec(
+    spec = StdTraceSpec(
         net=net_spec(values),
         backward=values["backward"],
         explode_ratio=values["explode_ratio"],
@@ -396,6 +430,8 @@ def std_trace_spec(given: Mapping[str, Any], config: Path | None = None) -> StdT
         dead_frac=values["dead_frac"],
         fail_on=values["fail_on"],
     )
+    resources.require(resources.std_trace(spec.net, spec.backward))
+    return spec
 
 
 # ---------------------------------------------------------------------------
@@ -461,8 +497,10 @@ def grad_norms_spec(given: Mapping[str, Any], config: Path | None = None) -> Gra
         raise SpecError("--layers", "must be at least 2 (a hidden layer and the output), got 1")
     if values["batch_size"] > TRAIN_SIZE:
         raise SpecError("--batch-size", f"must be at most the training set's {TRAIN_SIZE} examples")
+    nets = tuple(net_spec(values, act=a) for a in values["act"])
+    resources.require(resources.grad_norms(nets))
     return GradNormsSpec(
-        nets=tuple(net_spec(values, act=a) for a in values["act"]),
+        nets=nets,
         dataset=values["dataset"],
         noise=values["noise"],
         lr=values["lr"],
@@ -584,12 +622,24 @@ def init_compare_spec(given: Mapping[str, Any], config: Path | None = None) -> C
     config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items() if k not in skip}
     gains = {f"{c.net.init}/{c.net.act}": c.net.gain for c in cells}
     config.update(acts=list(acts), seeds=list(seeds), gains=gains)
+    resources.require(
+        resources.init_compare(cells, not values["no_batch"], len(values["inits"]), values["seeds"])
+    )
     return CompareSpec(cells, values["inits"], acts, not values["no_batch"], values["fail_on"], config)
 
 
 # ---------------------------------------------------------------------------
 # train
 
+# per data set: (examples in all, train, dev); the test set is the rest
+DATA_SIZES = {
+    "moons": (1000, 640, 160),
+    "circles": (1000, 640, 160),
+    "linreg": (220, 20, 100),  # seed 001: 20 training points for 200 features
+    "digits": (1797, 1200, 300),
+    "mnist": (70000, 55000, 5000),
+    "fashion-mnist": (70000, 55000, 5000),
+}
 TRAIN_DATASETS = ("moons", "circles", "linreg", "digits", "mnist", "fashion-mnist")
 TRAIN_VERDICTS = ("ok", "nonfinite", "symmetric")
 # per data set: hidden layers, batch size (None: full batch, as the course does)
@@ -730,7 +780,7 @@ def train_spec(given: Mapping[str, Any], config: Path | None = None) -> TrainSpe
         raise SpecError("--loss", "nll is for multi-class data sets (digits, mnist, fashion-mnist)")
     width = hidden[0] if hidden else 1
     net = net_spec({**values, "layers": len(hidden) + 1, "width": width, "batch_size": 1})
-    return TrainSpec(
+    spec = TrainSpec(
         net=net,
         dataset=values["dataset"],
         data_dir=values["data_dir"],
@@ -752,6 +802,8 @@ def train_spec(given: Mapping[str, Any], config: Path | None = None) -> TrainSpe
         watch=values["watch"],
         fail_on=values["fail_on"],
     )
+    resources.require(resources.train(spec, DATA_SIZES))
+    return spec
 
 
 # ---------------------------------------------------------------------------
@@ -783,6 +835,7 @@ def gain_spec(given: Mapping[str, Any], config: Path | None = None) -> GainSpec:
         Flag("seed", int_range(0, 2**63 - 1), 0),
     ]
     v = resolve("gain", flags, given, config)
+    resources.require(resources.gain(v["samples"]))
     return GainSpec(v["act"], v["negative_slope"], v["samples"], v["repeats"], v["seed"])
 
 
@@ -877,4 +930,5 @@ def init_hist_spec(given: Mapping[str, Any], config: Path | None = None) -> Init
         "dtype": "float32",
     }
     nets = tuple(net_spec({**base, "init": init}) for init in v["init"])
+    resources.require(resources.init_hist(v["samples"], v["fan_in"], v["fan_out"], len(nets)))
     return InitHistSpec(nets, v["samples"], v["bins"], v["fan_in"], v["fan_out"])

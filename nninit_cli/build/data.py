@@ -16,6 +16,7 @@ import torch
 
 from nninit_cli.build.torchenv import generator
 from nninit_cli.errors import SpecError
+from nninit_cli.specs import DATA_SIZES
 
 
 @dataclass(frozen=True)
@@ -97,14 +98,7 @@ def _shuffle_and_jitter(
 
 
 # name: (total examples, default train / dev sizes; test is the rest)
-SIZES = {
-    "moons": (1000, 640, 160),
-    "circles": (1000, 640, 160),
-    "linreg": (220, 20, 100),  # seed 001: 20 training points for 200 features
-    "digits": (1797, 1200, 300),
-    "mnist": (70000, 55000, 5000),
-    "fashion-mnist": (70000, 55000, 5000),
-}
+SIZES = DATA_SIZES  # (examples in all, train, dev), declared with the flags
 
 
 def make_linreg(n: int, gen: torch.Generator, features: int = 200, noise: float = 0.01):
