@@ -48,6 +48,7 @@ from nninit_cli.build.torchenv import generator, resolve_device, resolve_dtype
 from nninit_cli.errors import NninitError, SpecError
 from nninit_cli.experiments.run_folder import CONFIG, claim, read_run
 from nninit_cli.io import atomic_open, atomic_write_text
+from nninit_cli.render.json_out import strict_copy
 from nninit_cli.specs import TrainSpec
 
 FORMAT = "nninit-train-1"
@@ -72,30 +73,21 @@ class EpochRecord:
         return all(math.isfinite(getattr(self, k)) for k in VALUES)
 
     def to_line(self) -> str:
-        """Strict JSON: a non-finite value is null, listed in nonfinite_values."""
-        return _strict_line(asdict(self))
+        """Strict JSON: a non-finite value is null, listed in nonfinite_values.
+        Written every epoch, so the common all-finite case skips the scan."""
+        row = {k: getattr(self, k) for k in ("epoch", *VALUES, "best")}
+        if self.finite():
+            return json.dumps(row) + "\n"
+        return _strict_line(row)
 
 
 def _strict_line(obj: dict[str, Any]) -> str:
+    """One strict JSON line, non-finite values as in --json's output."""
     found: list[dict[str, str]] = []
-    clean = _clean(obj, "", found)
+    clean = strict_copy(obj, "", found)
     if found:
         clean["nonfinite_values"] = found
     return json.dumps(clean, allow_nan=False) + "\n"
-
-
-def _clean(obj: Any, path: str, found: list[dict[str, str]]) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        found.append({"path": path, "value": "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")})
-        return None
-    if isinstance(obj, dict):
-        return {
-            k: _clean(v, f"{path}.{k}" if k.isidentifier() else f'{path}["{k}"]', found)
-            for k, v in obj.items()
-        }
-    if isinstance(obj, list | tuple):
-        return [_clean(v, f"{path}[{i}]", found) for i, v in enumerate(obj)]
-    return obj
 
 
 @dataclass

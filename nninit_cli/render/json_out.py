@@ -14,16 +14,21 @@ from typing import Any
 from nninit_cli import __version__
 
 
-def _clean(obj: Any, path: str, found: list[dict[str, str]]) -> Any:
+def strict_copy(obj: Any, path: str, found: list[dict[str, str]]) -> Any:
+    """`obj` with every non-finite float replaced by None and recorded in
+    `found` with its jq path (also metrics.jsonl's and watch.jsonl's lines)."""
     if isinstance(obj, float) and not math.isfinite(obj):
         found.append(
             {"path": path or ".", "value": "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")}
         )
         return None
     if isinstance(obj, dict):
-        return {k: _clean(v, f"{path}.{k}", found) for k, v in obj.items()}
+        return {
+            k: strict_copy(v, f"{path}.{k}" if str(k).isidentifier() else f'{path}["{k}"]', found)
+            for k, v in obj.items()
+        }
     if isinstance(obj, list | tuple):
-        return [_clean(v, f"{path}[{i}]", found) for i, v in enumerate(obj)]
+        return [strict_copy(v, f"{path}[{i}]", found) for i, v in enumerate(obj)]
     return obj
 
 
@@ -32,7 +37,7 @@ def payload(command: str, config: dict[str, Any], results: dict[str, Any]) -> di
     nonfinite_values."""
     found: list[dict[str, str]] = []
     body = {"command": command, "nninit_version": __version__, "config": config, **results}
-    clean = _clean(body, "", found)
+    clean = strict_copy(body, "", found)
     clean["nonfinite_values"] = found
     return clean
 
