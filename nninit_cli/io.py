@@ -39,7 +39,12 @@ def target_of(path: Path) -> Path:
         is_link = stat.S_ISLNK(os.lstat(path).st_mode)
     except OSError:  # missing, or a name the file system refuses (checked later)
         return path
-    return Path(os.path.realpath(path)) if is_link else path
+    if not is_link:
+        return path
+    with contextlib.suppress(OSError):
+        if _passthrough(os.stat(path).st_mode):  # /dev/stdout -> /proc/self/fd/1 -> a pipe or tty
+            return path
+    return Path(os.path.realpath(path))
 
 
 def _passthrough(mode: int) -> bool:
@@ -142,9 +147,31 @@ def same_file_key(path: Path) -> tuple[str, object]:
         return ("path", os.path.abspath(target))
 
 
-def check_output_paths(outputs: Mapping[str, Path | str | None]) -> None:
-    """Check each named output (flag -> path) and refuse two that are one file."""
+def is_inside(path: Path | str, folder: Path | str) -> bool:
+    """Whether a write to `path` lands inside `folder` (symlinks followed)."""
+    target = os.path.realpath(target_of(Path(path)))
+    root = os.path.realpath(folder)
+    return os.path.commonpath([target, root]) == root
+
+
+def is_stdout(path: Path | str) -> bool:
+    """Whether `path` is the very file stdout writes to (/dev/stdout, its tty)."""
+    try:
+        st, out = os.stat(target_of(Path(path))), os.fstat(1)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == (out.st_dev, out.st_ino)
+
+
+def check_output_paths(
+    outputs: Mapping[str, Path | str | None], inputs: Mapping[str, Path | str | None] | None = None
+) -> None:
+    """Check each named output (flag -> path), refuse two that are one file and
+    an output that is one of the command's `inputs` (a --config file)."""
     seen: dict[tuple[str, object], str] = {}
+    for flag, path in (inputs or {}).items():
+        if path is not None and Path(path).is_file():
+            seen[same_file_key(Path(path))] = flag
     for flag, path in outputs.items():
         if path is None:
             continue

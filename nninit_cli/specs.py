@@ -352,6 +352,8 @@ def _check_dtype_range(values: Mapping[str, Any], bias: str | float, gain: float
 def net_spec(values: Mapping[str, Any], act: str | None = None) -> NetSpec:
     """A NetSpec from resolved values; `act` overrides for commands that sweep it."""
     act = act or values["act"]
+    if values["init"] == "trunc-normal" and values["std"] == 0:
+        raise SpecError("--std", "trunc-normal needs a std above 0 (it cuts at mean +- 2 std)")
     if values["init"] == "uniform" and values["low"] >= values["high"]:
         raise SpecError("--low", f"must be below --high ({values['low']:g} >= {values['high']:g})")
     gain, source = resolve_gain(act, values["negative_slope"], values["init"], values["gain"])
@@ -603,6 +605,8 @@ def init_compare_flags() -> list[Flag]:
 def init_compare_spec(given: Mapping[str, Any], config: Path | None = None) -> CompareSpec:
     values = resolve("init-compare", init_compare_flags(), given, config)
     acts = values["acts"] or (values["act"],)
+    if values["seed"] + values["seeds"] - 1 > 2**63 - 1:
+        raise SpecError("--seed", f"--seed + --seeds - 1 must be at most {2**63 - 1} (seeds are consecutive)")
     seeds = tuple(range(values["seed"], values["seed"] + values["seeds"]))
     cells = tuple(
         CellSpec(

@@ -46,6 +46,7 @@ def setup_folder(tmp: Path) -> None:
     (tmp / "folder.png").mkdir()
     (tmp / "link.csv").symlink_to("keep.csv")
     (tmp / "loop.csv").symlink_to("loop.csv")
+    (tmp / "my.toml").write_text('act = "relu"\n')
 
 
 # (argv, expected exit code, a word the stderr line must hold, env)
@@ -74,6 +75,10 @@ CASES: list[tuple[list[str], int, str, dict[str, str]]] = [
     (["activations", "--plot", "folder.png"], 2, "--plot", {}),
     (["init-hist", "--plot", "h.svgz"], 2, "--plot", {}),
     (["init-hist", "--plot", "/proc/h.png"], 2, "not writable", {}),
+    (["std-trace", "--layers", "2", "--config", "my.toml", "--csv", "my.toml"], 2, "same file", {}),
+    (["train", "--epochs", "1", "--out", "dir", "--csv", "dir/config.json"], 2, "inside the run folder", {}),
+    (["train", "--epochs", "1", "--out", "dir", "--plot", "dir/curves.png"], 2, "inside the run folder", {}),
+    (["run", "relu-kaiming", "--config", "std-explode"], 2, "--config", {}),
     # -- finite numbers beyond the dtype
     (["std-trace", "--layers", "2", "--bias", "1e308"], 2, "--bias", {}),
     (["std-trace", "--layers", "2", "--bias", "1e308", "--dtype", "float64"], 2, "float32", {}),
@@ -124,6 +129,8 @@ CASES: list[tuple[list[str], int, str, dict[str, str]]] = [
     (["init-compare", "--inits", "nope"], 2, "--inits", {}),
     (["init-compare", "--seeds", "0"], 2, "--seeds", {}),
     (["std-trace", "--layers", "0"], 2, "--layers", {}),
+    (["std-trace", "--layers", "2", "--init", "trunc-normal", "--std", "0"], 2, "--std", {}),
+    (["init-compare", "--layers", "2", "--seeds", "2", "--seed", str(2**63 - 1)], 2, "--seed", {}),
     (["std-trace", "--seed", "-1"], 2, "--seed", {}),
     (["std-trace", "--width", "1e3"], 2, "--width", {}),
     (["std-trace", "--std", "nan"], 2, "--std", {}),
@@ -313,3 +320,20 @@ def test_a_signal_at_any_moment_is_exit_130_in_one_line(tmp_path, delay, sig):
     assert err.decode().strip() == "nninit: interrupted"
     assert keep.read_text() == "precious\n"
     assert sorted(os.listdir(tmp_path)) == ["keep.csv"]
+
+
+def test_json_keeps_stdout_for_the_json_alone(tmp_path):
+    p = run_cli("std-trace", "--layers", "2", "--json", "--csv", "/dev/stdout")
+    assert p.returncode == 2 and b"--json keeps" in p.stderr and p.stdout == b""
+    p = run_cli("std-trace", "--layers", "2", "--csv", "/dev/stdout")  # without --json: written through
+    assert p.returncode == 0 and p.stdout.startswith(b"layer,")
+
+
+def test_resume_refuses_a_log_that_is_a_fifo(tmp_path):
+    run = tmp_path / "run"
+    assert run_cli("train", "--epochs", "2", "--out", str(run)).returncode == 0
+    (run / "metrics.jsonl").unlink()
+    os.mkfifo(run / "metrics.jsonl")
+    p = run_cli("train", "--resume", str(run), "--epochs", "3")
+    err = p.stderr.decode()
+    assert p.returncode == 1 and err.count("\n") == 1 and "not a regular file" in err, err

@@ -14,11 +14,16 @@ from nninit_cli.errors import EXIT_FAIL_ON, EXIT_OK
 def check_outputs(shared: Shared, extra: Mapping[str, Path | None] | None = None) -> None:
     """Refuse bad --csv / --plot paths (and a command's `extra` outputs, flag ->
     path) before any work is done: see io.check_output_paths."""
-    from nninit_cli.io import check_output_paths
+    from nninit_cli.errors import SpecError
+    from nninit_cli.io import check_output_paths, is_stdout
     from nninit_cli.render.plot import check_plot_path
 
     check_plot_path(shared.plot)
-    check_output_paths({"--csv": shared.csv, "--plot": shared.plot, **(extra or {})})
+    outputs = {"--csv": shared.csv, "--plot": shared.plot, **(extra or {})}
+    check_output_paths(outputs, inputs={"--config": shared.config})
+    for flag, path in outputs.items():
+        if shared.as_json and path is not None and is_stdout(path):
+            raise SpecError(flag, f"{str(path)!r} is stdout, which --json keeps for the JSON alone")
 
 
 def emit(

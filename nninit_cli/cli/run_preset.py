@@ -35,6 +35,8 @@ def command(
     from nninit_cli.config import find_preset, presets_dir, read_toml
     from nninit_cli.errors import SpecError
 
+    if any(a == "--config" or a.startswith("--config=") for a in ctx.args):
+        raise SpecError("--config", f"cannot be combined with a preset: {preset!r} is already the config")
     path = find_preset(preset)
     if not path.exists() and path.suffix != ".toml" and len(path.parts) == 1:  # a name, not a path
         names = ", ".join(sorted(p.stem for p in presets_dir().glob("*.toml")))

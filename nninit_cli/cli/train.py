@@ -138,6 +138,7 @@ def command(
     else:
         spec = train_spec(flags, shared.config)
     check_outputs(shared)
+    _outside_run_folder(shared, resume if resume is not None else out)
     if resume is not None:
         folder, flag, made = Path(resume), "--resume", False
     elif out is not None:
@@ -301,3 +302,16 @@ def eval_command(
         f"{run}: best epoch {result['best_epoch']}, test loss {num(result['test']['loss'])}, "
         f"test {result['metric']} {num(result['test']['metric'])}"
     )
+
+
+def _outside_run_folder(shared: Shared, folder: str | None) -> None:
+    """--csv and --plot may not land in the run folder: its files are the run's
+    (a CSV over best.pt or config.json would break it)."""
+    from nninit_cli.errors import SpecError
+    from nninit_cli.io import is_inside
+
+    if not folder:
+        return
+    for flag, path in (("--csv", shared.csv), ("--plot", shared.plot)):
+        if path is not None and is_inside(path, folder):
+            raise SpecError(flag, f"{str(path)!r} is inside the run folder {folder!r}; write it elsewhere")

@@ -330,6 +330,8 @@ def _read_log(path: Path, through: int, expected: list[int]) -> tuple[str, list[
     (no newline, not JSON) is dropped too; any other line that is not a JSON
     object with an epoch is a NninitError, and so is a log whose kept epochs
     are not exactly `expected`."""
+    if path.exists() and not path.is_file():  # a FIFO would block the resume forever
+        raise NninitError(f"{path}: is not a regular file")
     try:
         raw = path.read_bytes() if path.exists() else b""
     except OSError as e:
