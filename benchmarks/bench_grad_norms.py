@@ -41,7 +41,7 @@ def _per_step_bare(layers: int, width: int, steps: int) -> float:
     import torch.nn.functional as F
     from torch import nn
 
-    from nninit_cli.build.data import load_dataset
+    from nninit_cli.data.datasets import load_dataset
 
     data = load_dataset("moons", 0)
 

@@ -18,7 +18,7 @@ from dataclasses import replace
 
 from _harness import report
 
-from nninit_cli.build.torchenv import generator
+from nninit_cli.model.torchenv import generator
 from nninit_cli.experiments.init_compare import draw_layer, run_cells
 from nninit_cli.specs import init_compare_spec
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from nninit_cli.build.data import load_dataset
-from nninit_cli.build.models import build_mlp
+from nninit_cli.data.datasets import load_dataset
+from nninit_cli.model.builder import build_mlp
 from nninit_cli.specs import train_spec
 
 

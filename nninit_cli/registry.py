@@ -3,7 +3,7 @@
 This module is deliberately free of torch: `nninit --help`, `nninit list` and every
 usage error are answered from here, so they cost milliseconds instead of the
 second and a half that `import torch` takes.  The torch implementations live in
-`nninit_cli.build`; a test checks that both sides agree name for name.
+`nninit_cli.model`; a test checks that both sides agree name for name.
 """
 
 from __future__ import annotations

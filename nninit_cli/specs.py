@@ -184,6 +184,12 @@ def net_flags(**defaults: Any) -> list[Flag]:
         "seed": 0,
         "device": "cpu",
         "dtype": "float32",
+        "arch": "mlp",
+        "branch_depth": 2,
+        "residual_scale": 1.0,
+        "norm": "none",
+        "norm_position": "pre",
+        "residual_init": "none",
     }
     unknown = set(defaults) - set(d)
     assert not unknown, f"unknown net flag defaults: {unknown}"
@@ -208,7 +214,40 @@ def net_flags(**defaults: Any) -> list[Flag]:
         Flag("seed", int_range(0, 2**63 - 1), d["seed"]),
         Flag("device", choice("cpu", "cuda", "mps", "auto"), d["device"]),
         Flag("dtype", choice("float32", "float64", "bfloat16"), d["dtype"]),
+        *arch_flags(d),
     ]
+
+
+ARCHS = ("mlp", "resmlp")
+NORMS = ("none", "layer", "batch")
+RESIDUAL_INITS = ("none", "fixup", "skipinit")
+
+
+def _residual_scale(raw: Any) -> str | float:
+    if isinstance(raw, str) and raw.strip().lower() == "invsqrt":
+        return "invsqrt"
+    try:
+        x = _number(raw)
+    except ValueError:
+        raise ValueError(f"must be a number in (0, 1e6] or invsqrt (1/sqrt(blocks)), got {raw!r}") from None
+    if not 0 < x <= 1e6:
+        raise ValueError(f"must be a number in (0, 1e6] or invsqrt (1/sqrt(blocks)), got {x:g}")
+    return x
+
+
+def arch_flags(d: Mapping[str, Any]) -> list[Flag]:
+    """The architecture: a plain MLP, or a residual MLP and its knobs."""
+    return [
+        Flag("arch", choice(*ARCHS), d["arch"]),
+        Flag("branch-depth", int_range(2, 16), d["branch_depth"]),
+        Flag("residual-scale", _residual_scale, d["residual_scale"]),
+        Flag("norm", choice(*NORMS), d["norm"]),
+        Flag("norm-position", choice("pre", "post"), d["norm_position"]),
+        Flag("residual-init", choice(*RESIDUAL_INITS), d["residual_init"]),
+    ]
+
+
+RESMLP_ONLY = ("branch_depth", "residual_scale", "norm", "norm_position", "residual_init")
 
 
 def verdict_flags(verdicts: tuple[str, ...], explode: float, vanish: float, dead: float = 0.99) -> list[Flag]:
@@ -295,9 +334,43 @@ class NetSpec:
     seed: int = 0
     device: str = "cpu"
     dtype: str = "float32"
+    # the architecture: mlp, or resmlp (`layers` residual blocks on a stream of `width`)
+    arch: str = "mlp"
+    branch_depth: int = 2  # Linear layers per residual branch
+    residual_scale: float = 1.0  # alpha in x <- x + alpha * branch(x), resolved
+    residual_scale_mode: str = "number"  # number or invsqrt
+    norm: str = "none"  # none, layer or batch
+    norm_position: str = "pre"  # pre: first in the branch; post: after the addition
+    residual_init: str = "none"  # none, fixup or skipinit
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if self.arch == "mlp":  # the residual knobs mean nothing to a plain MLP
+            for k in (*RESMLP_ONLY, "residual_scale_mode"):
+                del d[k]
+        return d
+
+    @property
+    def residual(self) -> bool:
+        return self.arch == "resmlp"
+
+    def linear_gains(self) -> tuple[float | None, ...]:
+        """The gain of each Linear in a residual branch, first to last.
+
+        He's derivation, Linear by Linear: the gain undoes what the Linear's
+        input went through.  With --gain auto the branch's first Linear reads
+        the stream (not activated: gain 1, or whatever `--act linear` gives) and
+        every later one reads the activation's outputs (its gain); a number or
+        `torch` applies to every Linear alike.  None where the init has no gain.
+        """
+        if self.gain is None:
+            return (None,) * self.branch_depth
+        if self.gain_mode != "auto":
+            return (self.gain,) * self.branch_depth
+        from nninit_cli.theory import auto_gain
+
+        first, _ = auto_gain("linear")
+        return (first,) + (self.gain,) * (self.branch_depth - 1)
 
 
 def resolve_gain(
@@ -380,6 +453,28 @@ def net_spec(values: Mapping[str, Any], act: str | None = None) -> NetSpec:
         seed=values["seed"],
         device=values["device"],
         dtype=values["dtype"],
+        **_arch_values(values),
+    )
+
+
+def _arch_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The NetSpec fields of the architecture; resmlp knobs refused on an MLP."""
+    arch = values.get("arch", "mlp")
+    if arch == "mlp":
+        for key in RESMLP_ONLY:
+            if key in values and values[key] != NetSpec.__dataclass_fields__[key].default:
+                flag = "--" + key.replace("_", "-")
+                raise SpecError(flag, "applies to --arch resmlp only (add --arch resmlp)")
+        return {}
+    scale = values["residual_scale"]
+    return dict(
+        arch=arch,
+        branch_depth=values["branch_depth"],
+        residual_scale=1.0 / math.sqrt(values["layers"]) if scale == "invsqrt" else float(scale),
+        residual_scale_mode="invsqrt" if scale == "invsqrt" else "number",
+        norm=values["norm"],
+        norm_position=values["norm_position"],
+        residual_init=values["residual_init"],
     )
 
 

@@ -72,7 +72,7 @@ _SELU_SCALE = 1.0507009873554805
 
 
 def numpy_act(act: str, negative_slope: float = 0.01) -> ActFn:
-    """The activation as a float64 numpy function (the torch one is in build.acts)."""
+    """The activation as a float64 numpy function (the torch one is in model.acts)."""
     table: dict[str, ActFn] = {
         "linear": lambda x: x,
         "sigmoid": _sigmoid,

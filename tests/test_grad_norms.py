@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from nninit_cli.build.data import load_dataset
+from nninit_cli.data.datasets import load_dataset
 from nninit_cli.experiments.grad_norms import run_grad_norms
 from nninit_cli.probes import grad_norms
 from nninit_cli.specs import grad_norms_spec
@@ -182,7 +182,7 @@ def test_cli_bad_input(cli, args, flag):
 
 
 def test_lsuv_in_an_mlp_fits_on_the_training_batch():
-    from nninit_cli.build.models import build_mlp, lsuv_fit
+    from nninit_cli.model.builder import build_mlp, lsuv_fit
     from nninit_cli.specs import net_flags, net_spec, resolve
 
     net = net_spec(resolve("t", net_flags(), {"init": "lsuv", "act": "tanh", "layers": 6, "width": 32}))

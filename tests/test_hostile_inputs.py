@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nninit_cli.build.data import IDX_FILES
+from nninit_cli.data.datasets import IDX_FILES
 from tests.conftest import CliResult, run_subprocess
 
 # ---------------------------------------------------------------------------

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from nninit_cli import registry
-from nninit_cli.build.acts import torch_act
-from nninit_cli.build.inits import init_weight
-from nninit_cli.build.torchenv import generator, stream_seed
+from nninit_cli.model.acts import torch_act
+from nninit_cli.model.inits import init_weight
+from nninit_cli.model.torchenv import generator, stream_seed
 from nninit_cli.specs import net_flags, net_spec, resolve
 from nninit_cli.theory import fixed_point_gain, numpy_act, weight_variance_gain
 

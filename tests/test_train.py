@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from nninit_cli.build.data import load_dataset
-from nninit_cli.build.idx import read_idx, write_idx
+from nninit_cli.data.datasets import load_dataset
+from nninit_cli.data.idx import read_idx, write_idx
 from nninit_cli.experiments.train import build_model, load_checkpoint, load_data, run_train
 from nninit_cli.specs import train_spec
 

@@ -44,6 +44,14 @@ HELP = {
     "seed": "Seed of the separate weight and data streams.",
     "device": "cpu, cuda, mps or auto (the best one present).",
     "dtype": "float32, float64 or bfloat16 (statistics are always computed in float64).",
+    "arch": "mlp (a plain stack of Linear layers) or resmlp (--layers residual blocks "
+    "x <- x + alpha * branch(x) on a stream of --width units).",
+    "branch-depth": "resmlp: Linear layers per branch, [norm] Linear act ... Linear (2 to 16).",
+    "residual-scale": "resmlp: alpha, a number > 0 or 'invsqrt' (1/sqrt(blocks)).",
+    "norm": "resmlp: none, layer (LayerNorm) or batch (BatchNorm, batch statistics).",
+    "norm-position": "resmlp: pre (first thing in each branch) or post (after each addition).",
+    "residual-init": "resmlp: none; fixup (each branch's last Linear zero, the others scaled by "
+    "blocks^(-1/(2m-2))); skipinit (a trained scalar per branch, starting at 0).",
     "config": "TOML file whose keys are flag names, or a preset's name from configs/; "
     "flags typed on the command line win.",
     "json": "Print one strict JSON object on stdout instead of tables.",
@@ -97,6 +105,12 @@ _MODEL_FLAGS: list[tuple[str, Any]] = [
     ("seed", Optional[int]),
     ("device", Optional[str]),
     ("dtype", Optional[str]),
+    ("arch", Optional[str]),
+    ("branch-depth", Optional[int]),
+    ("residual-scale", Optional[str]),
+    ("norm", Optional[str]),
+    ("norm-position", Optional[str]),
+    ("residual-init", Optional[str]),
 ]
 
 

@@ -15,9 +15,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-from nninit_cli.build.data import Dataset, Split, load_dataset
-from nninit_cli.build.models import MLP, build_mlp, lsuv_fit
-from nninit_cli.build.torchenv import resolve_device, resolve_dtype
+from nninit_cli.data.datasets import Dataset, Split, load_dataset
+from nninit_cli.model.builder import MLP, build_mlp, lsuv_fit
+from nninit_cli.model.torchenv import resolve_device, resolve_dtype
 from nninit_cli.probes import DeadUnits, grad_norms
 from nninit_cli.results import GradNormsResult, GradRun, ParamGrads
 from nninit_cli.specs import GradNormsSpec, NetSpec

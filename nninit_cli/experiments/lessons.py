@@ -10,9 +10,9 @@ from typing import Any
 import torch
 
 from nninit_cli import registry
-from nninit_cli.build.acts import torch_act
-from nninit_cli.build.inits import TRUNC_SDS, init_weight
-from nninit_cli.build.torchenv import generator
+from nninit_cli.model.acts import torch_act
+from nninit_cli.model.inits import TRUNC_SDS, init_weight
+from nninit_cli.model.torchenv import generator
 from nninit_cli.specs import ActivationsSpec, GainSpec, InitHistSpec, NetSpec
 from nninit_cli.theory import TRUNC_VAR_FACTOR, fixed_point_gain, weight_variance_gain
 

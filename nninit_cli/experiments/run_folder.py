@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from nninit_cli.errors import NninitError, SpecError
-from nninit_cli.specs import TrainSpec, resolve, train_flags, train_spec
+from nninit_cli.specs import RESMLP_ONLY, TrainSpec, resolve, train_flags, train_spec
 
 LOCK = ".lock"
 CONFIG = "config.json"
@@ -203,18 +203,32 @@ _DERIVED = ("gain_mode", "gain", "gain_source")
 
 def recorded_flags(config: Mapping[str, Any]) -> dict[str, Any]:
     """The flag values (python names) that rebuild the run recorded in `config`."""
-    flags = {k: v for k, v in config.items() if k not in _DERIVED}
+    flags = {k: v for k, v in config.items() if k not in (*_DERIVED, "residual_scale_mode")}
     mode = config.get("gain_mode")
     flags["gain"] = mode if mode in ("auto", "torch") else (config.get("gain") or 1.0)
+    if config.get("residual_scale_mode") == "invsqrt":
+        flags["residual_scale"] = "invsqrt"
     return flags
+
+
+def _expected_keys(config: Mapping[str, Any]) -> set[str]:
+    """The keys a train run's config.json holds: every flag but --no-bias and
+    --gain, how the gain was resolved, and the residual knobs only for resmlp."""
+    names = {f.name.replace("-", "_") for f in train_flags()} - {"no_bias", "gain"}
+    if config.get("arch", "mlp") == "mlp":
+        names -= set(RESMLP_ONLY)
+    else:
+        names.add("residual_scale_mode")
+    return names | set(_DERIVED)
 
 
 def spec_from_config(config: Mapping[str, Any], folder: Path, flag: str | None = None) -> TrainSpec:
     """Validate a recorded config through the same parsers as the command line;
     every key must be there, known, and hold what the parsers would give."""
     where = f"{_where(flag, folder)}/{CONFIG}"
-    names = {f.name.replace("-", "_") for f in train_flags()} - {"no_bias"}
-    expected = names - {"gain"} | set(_DERIVED)
+    if "arch" not in config:  # written before there was a choice of network
+        config = {**config, "arch": "mlp"}
+    expected = _expected_keys(config)
     missing = sorted(expected - set(config))
     unknown = sorted(set(config) - expected)
     if missing or unknown:

@@ -13,9 +13,9 @@ import math
 
 import torch
 
-from nninit_cli.build.acts import saturation_fraction, torch_act
-from nninit_cli.build.inits import init_bias, init_weight, lsuv_rescale
-from nninit_cli.build.torchenv import generator, resolve_device, resolve_dtype
+from nninit_cli.model.acts import saturation_fraction, torch_act
+from nninit_cli.model.inits import init_bias, init_weight, lsuv_rescale
+from nninit_cli.model.torchenv import generator, resolve_device, resolve_dtype
 from nninit_cli.results import LayerStats, StdTraceResult
 from nninit_cli.specs import StdTraceSpec
 from nninit_cli.theory import LayerPrediction, bias_terms, predict_stack, weight_variance_gain

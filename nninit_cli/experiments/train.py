@@ -42,9 +42,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from nninit_cli.build.data import Dataset, Split, load_dataset
-from nninit_cli.build.models import MLP, build_mlp, lsuv_fit
-from nninit_cli.build.torchenv import generator, resolve_device, resolve_dtype
+from nninit_cli.data.datasets import Dataset, Split, load_dataset
+from nninit_cli.model.builder import MLP, build_mlp, lsuv_fit
+from nninit_cli.model.torchenv import generator, resolve_device, resolve_dtype
 from nninit_cli.errors import NninitError, SpecError
 from nninit_cli.experiments.run_folder import CONFIG, claim, read_run
 from nninit_cli.io import atomic_open, atomic_write_text
@@ -148,7 +148,7 @@ ARTIFACTS = {
 def load_data(spec: TrainSpec) -> Dataset:
     sizes = None
     if spec.train_size or spec.dev_size:
-        from nninit_cli.build.data import SIZES
+        from nninit_cli.data.datasets import SIZES
 
         _, a, b = SIZES[spec.dataset]
         sizes = (spec.train_size or a, spec.dev_size or b)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nninit_cli.build.torchenv import generator
+from nninit_cli.model.torchenv import generator
 from nninit_cli.errors import SpecError
 from nninit_cli.specs import DATA_SIZES
 
@@ -148,7 +148,7 @@ def load_idx_set(
     All four are read and checked before anything is built from them: uint8
     images N x H x W and uint8 labels N in each split, the same N in both
     files of a split, the same H x W in both splits, labels 0..9."""
-    from nninit_cli.build.idx import read_idx
+    from nninit_cli.data.idx import read_idx
 
     if folder is None:
         raise SpecError("--data-dir", f"{name} is read from local IDX files: give the folder that holds them")

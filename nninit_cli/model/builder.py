@@ -11,9 +11,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nninit_cli.build.acts import torch_act
-from nninit_cli.build.inits import init_bias, init_weight, lsuv_rescale
-from nninit_cli.build.torchenv import generator
+from nninit_cli.model.acts import torch_act
+from nninit_cli.model.inits import init_bias, init_weight, lsuv_rescale
+from nninit_cli.model.torchenv import generator
 from nninit_cli.specs import NetSpec
 
 

@@ -1,1 +1,0 @@
-"""Seeded builders: activations, initialisers, random streams, devices (torch)."""

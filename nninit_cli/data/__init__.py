@@ -1,0 +1,1 @@
+"""Data sets: the toy tasks, digits and the IDX reader for MNIST-style files."""
