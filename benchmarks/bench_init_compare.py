@@ -18,8 +18,8 @@ from dataclasses import replace
 
 from _harness import report
 
-from nninit_cli.model.torchenv import generator
 from nninit_cli.experiments.init_compare import draw_layer, run_cells
+from nninit_cli.model.torchenv import generator
 from nninit_cli.specs import init_compare_spec
 
 INITS = "zeros,normal,uniform,xavier-uniform,xavier-normal,kaiming-normal,kaiming-uniform,orthogonal,lsuv"

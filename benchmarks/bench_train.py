@@ -60,8 +60,8 @@ def digits_throughput(epochs: int = 12) -> tuple[float, float]:
     import torch.nn.functional as F
 
     from nninit_cli.data.datasets import load_dataset
-    from nninit_cli.model.builder import build_mlp
     from nninit_cli.experiments.train import run_train
+    from nninit_cli.model.builder import build_mlp
     from nninit_cli.specs import train_spec
 
     spec = train_spec(

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nninit_cli.model.torchenv import generator
 from nninit_cli.errors import SpecError
+from nninit_cli.model.torchenv import generator
 from nninit_cli.specs import DATA_SIZES
 
 

@@ -23,12 +23,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nninit_cli.model.acts import saturated, torch_act
 from nninit_cli.data.datasets import load_dataset
-from nninit_cli.model.inits import init_bias, init_weight, lsuv_rescale
-from nninit_cli.model.builder import build_mlp, lsuv_fit
-from nninit_cli.model.torchenv import generator, resolve_device, resolve_dtype
 from nninit_cli.experiments.std_trace import signal_verdicts
+from nninit_cli.model.acts import saturated, torch_act
+from nninit_cli.model.builder import build_mlp, lsuv_fit
+from nninit_cli.model.inits import init_bias, init_weight, lsuv_rescale
+from nninit_cli.model.torchenv import generator, resolve_device, resolve_dtype
 from nninit_cli.results import STD_TRACE_VERDICTS, CellResult, CompareResult, Spread
 from nninit_cli.specs import CellSpec, CompareSpec, NetSpec
 

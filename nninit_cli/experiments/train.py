@@ -43,11 +43,11 @@ import torch
 import torch.nn.functional as F
 
 from nninit_cli.data.datasets import Dataset, Split, load_dataset
-from nninit_cli.model.builder import MLP, build_mlp, lsuv_fit
-from nninit_cli.model.torchenv import generator, resolve_device, resolve_dtype
 from nninit_cli.errors import NninitError, SpecError
 from nninit_cli.experiments.run_folder import CONFIG, claim, read_run
 from nninit_cli.io import atomic_open, atomic_write_text
+from nninit_cli.model.builder import MLP, build_mlp, lsuv_fit
+from nninit_cli.model.torchenv import generator, resolve_device, resolve_dtype
 from nninit_cli.render.json_out import strict_copy
 from nninit_cli.specs import TrainSpec
 
