@@ -1,4 +1,15 @@
-"""Probes that reduce a model's state to plain floats as soon as they read it.
+"""Probes: hooks over a model's modules that reduce what they see to a few numbers.
+
+A probe is given modules (chosen by their type or role, never by a name
+pattern), hooks them, and keeps only the statistics it reduced each tensor to,
+so memory stays flat however deep the model (fastai's `ActivationStats` and
+timm's signal-propagation stats work the same way).  Hooks are removed on exit
+from the `with` block, whatever happens.
+
+Statistics are 0-d float64 tensors from `signal_stats`, computed the same way
+for one model and for K stacked models under `torch.func.vmap` (init-compare),
+so the two paths agree by construction; `as_floats` turns them into Python
+numbers once the model has run.
 
 Gradient norms keep "no gradient" (None: the parameter took no part in the
 loss) apart from "zero gradient" (0.0: it took part and received exactly
@@ -7,8 +18,126 @@ nothing), because the dead-ReLU lesson is precisely that difference.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import torch
 from torch import nn
+
+Stats = dict[str, torch.Tensor]
+Reduce = Callable[[torch.Tensor], Stats]
+
+
+def spread(t: torch.Tensor) -> torch.Tensor:
+    """Population std in float64 (the seed's float32 x.std() overflows to nan one
+    layer before any activation does).  A tensor that overflowed to +-inf, with
+    no nan, has an infinite spread: inf, not torch's nan."""
+    t64 = t.double()
+    s = t64.std(correction=0) if t64.numel() > 1 else t64.new_zeros(())
+    overflowed = torch.isinf(t64).any() & ~torch.isnan(t64).any()
+    return torch.where(torch.isnan(s) & overflowed, torch.full_like(s, float("inf")), s)
+
+
+def signal_stats(y: torch.Tensor, saturated: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Stats:
+    """What a signal probe keeps of a (batch x units) output: its mean, std,
+    fraction of exact zeros, fraction of units zero for every example (dead
+    units), the average over units of the squared batch mean (mean drift, as in
+    Brock, De & Smith 2021), whether all of it is finite, and the saturated
+    fraction where the activation saturates."""
+    y = y.detach()
+    y64 = y.double()
+    zero = y64 == 0
+    out = {
+        "mean": y64.mean(),
+        "std": spread(y64),
+        "zero_frac": zero.double().mean(),
+        "dead_units": zero.all(dim=0).double().mean(),
+        "sq_mean": y64.mean(dim=0).pow(2).mean(),
+        "finite": torch.isfinite(y64).all(),
+    }
+    if saturated is not None:
+        out["saturated_frac"] = saturated(y64).double().mean()
+    return out
+
+
+def spread_only(y: torch.Tensor) -> Stats:
+    return {"std": spread(y.detach())}
+
+
+def as_floats(stats: Stats) -> dict[str, Any]:
+    return {k: v.item() for k, v in stats.items()}
+
+
+class StopForward(Exception):
+    """Raised by a probe to end a forward pass early (a non-finite signal);
+    `output` is the tensor that stopped it."""
+
+    def __init__(self, output: torch.Tensor) -> None:
+        super().__init__("non-finite output")
+        self.output = output
+
+
+class Hooks:
+    """Hook handles that are removed on exit."""
+
+    def __init__(self) -> None:
+        self._handles: list[Any] = []
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    def __enter__(self) -> Hooks:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
+class OutputStats(Hooks):
+    """Forward hooks recording `reduce(output)` of each module, per module in
+    the order given.  `stop_nonfinite`: end the forward pass (StopForward) at
+    the first output holding inf or nan, once it is recorded."""
+
+    def __init__(self, modules: Sequence[nn.Module], reduce: Reduce, stop_nonfinite: bool = False) -> None:
+        super().__init__()
+        self.stats: list[Stats | None] = [None] * len(modules)
+        self.reduce = reduce
+        self.stop_nonfinite = stop_nonfinite
+        for i, m in enumerate(modules):
+            self._handles.append(m.register_forward_hook(self._hook(i)))
+
+    def _hook(self, i: int) -> Callable[..., None]:
+        def record(_module: nn.Module, _inputs: tuple, out: torch.Tensor) -> None:
+            self.stats[i] = s = self.reduce(out)
+            if self.stop_nonfinite and not bool(s.get("finite", True)):
+                raise StopForward(out)
+
+        return record
+
+
+class OutputGrads(Hooks):
+    """Forward hooks that attach a gradient hook to each module's output:
+    `reduce(gradient)` per module once backward has run."""
+
+    def __init__(self, modules: Sequence[nn.Module], reduce: Reduce) -> None:
+        super().__init__()
+        self.stats: list[Stats | None] = [None] * len(modules)
+        self.reduce = reduce
+        for i, m in enumerate(modules):
+            self._handles.append(m.register_forward_hook(self._hook(i)))
+
+    def _hook(self, i: int) -> Callable[..., None]:
+        def attach(_module: nn.Module, _inputs: tuple, out: torch.Tensor) -> None:
+            if out.requires_grad:
+
+                def record(grad: torch.Tensor) -> None:
+                    self.stats[i] = self.reduce(grad)
+
+                self._handles.append(out.register_hook(record))
+
+        return attach
 
 
 def grad_norms(model: nn.Module) -> tuple[list[float | None], list[int]]:
@@ -34,30 +163,7 @@ def grad_norms(model: nn.Module) -> tuple[list[float | None], list[int]]:
     return norms, nonzero
 
 
-class DeadUnits:
-    """Forward hooks on activation modules recording, per layer, the fraction of
-    units whose output is exactly 0 for every example of the batch.
-
-    Use as a context manager; the hooks are removed on exit whatever happens."""
-
-    def __init__(self, modules: list[nn.Module]) -> None:
-        self.fracs: list[float | None] = [None] * len(modules)
-        self._handles = [m.register_forward_hook(self._hook(i)) for i, m in enumerate(modules)]
-
-    def _hook(self, i: int):
-        def record(_module: nn.Module, _inputs: tuple, out: torch.Tensor) -> None:
-            dead = (out.detach() == 0).all(dim=0)
-            self.fracs[i] = dead.double().mean().item()
-
-        return record
-
-    def remove(self) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles = []
-
-    def __enter__(self) -> DeadUnits:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.remove()
+def dead_units(modules: Sequence[nn.Module]) -> OutputStats:
+    """A probe of the fraction of units whose output is exactly 0 for every
+    example of the batch, per (activation) module."""
+    return OutputStats(modules, lambda y: {"dead_units": (y.detach() == 0).all(dim=0).double().mean()})

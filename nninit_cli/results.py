@@ -40,6 +40,36 @@ class LayerStats:
 
 
 @dataclass(frozen=True)
+class BlockStats:
+    """One residual block of a std trace (block 1 is the first).
+
+    mean, std: of the stream after the block (after the post-norm, if any).
+    branch_std: std of what the branch added (alpha * gate * branch(x)).
+    branch_ratio: branch_std / the std of the stream the block received.
+    sq_mean: the stream's average over units of the squared batch mean, the
+    statistic that exposes mean drift (Brock, De & Smith 2021).
+    zero_frac, saturated_frac: of the branch's activations (the worst one).
+    predicted_std, predicted_band: the stream's infinite-width std and the band
+    holding 90% of runs at this width and batch (None where theory has none).
+    grad_std: std of the gradient reaching the stream after this block (--backward).
+    weight_grad_norm: L2 norm of the branch's weight gradients together (--backward).
+    """
+
+    block: int
+    mean: float
+    std: float
+    branch_std: float
+    branch_ratio: float | None
+    sq_mean: float
+    zero_frac: float
+    saturated_frac: float | None
+    predicted_std: float | None
+    predicted_band: tuple[float, float] | None
+    grad_std: float | None = None
+    weight_grad_norm: float | None = None
+
+
+@dataclass(frozen=True)
 class StdTraceResult:
     """Signal propagation through a stack, layer by layer.
 
@@ -49,7 +79,7 @@ class StdTraceResult:
 
     config: dict[str, Any]
     input_std: float
-    layers: list[LayerStats]
+    layers: list[LayerStats] | list[BlockStats]
     first_nonfinite_layer: int | None
     final_std: float
     std_ratio: float
@@ -67,6 +97,7 @@ class StdTraceResult:
             if not self.backward:
                 del d["grad_std"], d["weight_grad_norm"]
             layers.append(d)
+        rows = "blocks" if self.layers and isinstance(self.layers[0], BlockStats) else "layers"
         return {
             "input_std": self.input_std,
             "final_std": self.final_std,
@@ -75,7 +106,7 @@ class StdTraceResult:
             "layers_run": len(self.layers),
             "verdict": self.verdict,
             "verdicts": self.verdicts,
-            "layers": layers,
+            rows: layers,
         }
 
 

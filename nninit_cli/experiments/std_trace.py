@@ -1,10 +1,12 @@
 """`std-trace`: how the std of a signal changes through a deep stack (E5, E6).
 
-The forward-only trace draws each layer's weights, applies the layer, reduces
-the output to a handful of float64 statistics and drops everything but the
-current activations, so memory stays flat however deep the stack.  With
-`backward=True` it keeps the graph instead and backpropagates a random N(0, 1)
-cotangent from the top (Glorot's backward condition).
+The network comes from the model builder (an MLP stack of width x width
+layers, or a residual MLP of `layers` blocks) and the statistics from probes
+hooked on its modules.  Forward-only, each Linear is drawn when the forward
+pass reaches it and freed after it ran (`LazyLinears`), and the probes keep
+floats only, so memory stays flat however deep the stack.  With
+`backward=True` the weights and graph are kept and a random N(0, 1) gradient
+is fed in at the top (Glorot's backward condition).
 """
 
 from __future__ import annotations
@@ -13,27 +15,24 @@ import math
 
 import torch
 
-from nninit_cli.model.acts import saturation_fraction, torch_act
-from nninit_cli.model.inits import init_bias, init_weight, lsuv_rescale
+from nninit_cli.model.acts import saturated
+from nninit_cli.model.builder import Block, Branch, LazyLinears, activations, build, linears, materialise
 from nninit_cli.model.torchenv import generator, resolve_device, resolve_dtype
-from nninit_cli.results import LayerStats, StdTraceResult
+from nninit_cli.probes import (
+    OutputGrads,
+    OutputStats,
+    StopForward,
+    as_floats,
+    signal_stats,
+    spread,
+    spread_only,
+)
+from nninit_cli.registry import ACTIVATIONS
+from nninit_cli.results import BlockStats, LayerStats, StdTraceResult
 from nninit_cli.specs import StdTraceSpec
 from nninit_cli.theory import LayerPrediction, bias_terms, predict_stack, weight_variance_gain
 
 SATURATED_VERDICT_FRAC = 0.5  # final layer this saturated: verdict "saturated"
-
-
-def _std(t: torch.Tensor) -> float:
-    """Population std in float64 (the seed's float32 x.std() overflows to nan one
-    layer before any activation does).  A tensor that overflowed to +-inf, with
-    no nan, has an infinite spread: report inf, not torch's nan."""
-    if t.numel() < 2:
-        return 0.0
-    t64 = t.double()
-    s = t64.std(correction=0).item()
-    if math.isnan(s) and torch.isinf(t64).any() and not torch.isnan(t64).any():
-        return math.inf
-    return s
 
 
 def _input_batch(spec: StdTraceSpec) -> torch.Tensor:
@@ -53,11 +52,15 @@ def _row_correlation(x: torch.Tensor) -> float:
 
 def predictions(spec: StdTraceSpec, x0: torch.Tensor) -> list[LayerPrediction]:
     net = spec.net
+    m2_in = x0.double().pow(2).mean().item()
+    if net.residual:
+        from nninit_cli.residual_theory import predict_resmlp
+
+        return predict_resmlp(net, m2_in, _row_correlation(x0))
     v = weight_variance_gain(net, net.width, net.width)
     if v is None:
         return [LayerPrediction(i, None, None, None, None) for i in range(1, net.layers + 1)]
     beta, var_b = bias_terms(net, net.width)
-    m2_in = x0.double().pow(2).mean().item()
     return predict_stack(
         net.act,
         net.negative_slope,
@@ -72,73 +75,116 @@ def predictions(spec: StdTraceSpec, x0: torch.Tensor) -> list[LayerPrediction]:
     )
 
 
-def _layer_stats(
-    act: str, layer: int, pre: torch.Tensor, y: torch.Tensor, pred: LayerPrediction
-) -> LayerStats:
-    y64 = y.detach().double()
-    return LayerStats(
-        layer=layer,
-        mean=y64.mean().item(),
-        std=_std(y64),
-        pre_std=_std(pre.detach()),
-        zero_frac=(y64 == 0).double().mean().item(),
-        saturated_frac=saturation_fraction(act, y64),
-        predicted_std=pred.std,
-        predicted_band=pred.band,
-    )
-
-
 def run_std_trace(spec: StdTraceSpec) -> StdTraceResult:
-    """Trace the std of the signal through `spec.net.layers` layers."""
+    """Trace the std of the signal through `spec.net.layers` layers (or blocks)."""
     net = spec.net
     device = resolve_device(net.device)
     dtype = resolve_dtype(net.dtype, device)
-    f = torch_act(net.act, net.negative_slope)
-    wgen = generator(net.seed, "weights")
     x0 = _input_batch(spec)
     preds = predictions(spec, x0)
-
-    x = x0.to(device, dtype)
-    rows: list[LayerStats] = []
-    outputs: list[torch.Tensor] = []
-    weights: list[torch.Tensor] = []
-    first_nonfinite = None
-    with torch.set_grad_enabled(spec.backward):
-        for layer in range(1, net.layers + 1):
-            w = init_weight(torch.empty(net.width, net.width), net, wgen).to(device, dtype)
-            b = None
-            if net.bias != "none":
-                b = init_bias(torch.empty(net.width), net, wgen, net.width).to(device, dtype)
-            if net.init == "lsuv":
-                lsuv_rescale(w, b, x)  # fitted on this very batch
-            if spec.backward:
-                w.requires_grad_(True)
-                weights.append(w)
-            pre = torch.nn.functional.linear(x, w, b)
-            x = f(pre)
-            if spec.backward:
-                x.retain_grad()
-                outputs.append(x)
-            rows.append(_layer_stats(net.act, layer, pre, x, preds[layer - 1]))
-            if not torch.isfinite(x).all():
-                first_nonfinite = layer
-                break
-    if spec.backward:
-        rows = _backward(spec, rows, outputs, weights)
+    model = materialise(build(net), net, device, dtype, lazy=True)
+    sat = (lambda y: saturated(net.act, y)) if ACTIVATIONS[net.act].saturates else None
+    reduce = lambda y: signal_stats(y, sat)  # noqa: E731
+    acts = activations(model)
+    if net.residual:
+        blocks = [m for m in model.modules() if isinstance(m, Block)]
+        probes = {
+            "out": OutputStats(blocks, reduce, stop_nonfinite=True),
+            "branch": OutputStats([m for m in model.modules() if isinstance(m, Branch)], spread_only),
+            "act": OutputStats(acts, reduce),
+        }
+        grads = OutputGrads(blocks, spread_only) if spec.backward else None
+    else:
+        probes = {
+            "out": OutputStats(acts, reduce, stop_nonfinite=True),
+            "pre": OutputStats(linears(model), spread_only),
+        }
+        grads = OutputGrads(acts, spread_only) if spec.backward else None
+    lazy = LazyLinears(model, net, device, dtype, keep=spec.backward, requires_grad=spec.backward)
+    stopped = False
+    try:
+        with torch.set_grad_enabled(spec.backward):
+            try:
+                top = model(x0.to(device, dtype))
+            except StopForward as stop:
+                stopped, top = True, stop.output
+            if spec.backward and top is not None:
+                cotangent = torch.randn(top.shape, generator=generator(net.seed, "probe"))
+                top.backward(cotangent.to(top.device, top.dtype))
+    finally:
+        for probe in [*probes.values(), grads, lazy]:
+            if probe is not None:
+                probe.remove()
+    ran = sum(s is not None for s in probes["out"].stats)
+    first_nonfinite = ran if stopped or not bool(probes["out"].stats[ran - 1]["finite"]) else None
+    if net.residual:
+        rows = _block_rows(net.branch_depth - 1, x0, probes, grads, model, preds, ran)
+    else:
+        rows = _layer_rows(probes, grads, model, preds, ran)
     return _conclude(spec, x0, rows, first_nonfinite, preds)
 
 
-def _backward(
-    spec: StdTraceSpec, rows: list[LayerStats], outputs: list[torch.Tensor], weights: list[torch.Tensor]
-) -> list[LayerStats]:
-    top = outputs[-1]
-    cotangent = torch.randn(top.shape, generator=generator(spec.net.seed, "probe"))
-    top.backward(cotangent.to(top.device, top.dtype))
-    out = []
-    for row, y, w in zip(rows, outputs, weights, strict=True):
-        grad_norm = w.grad.double().norm().item()
-        out.append(LayerStats(**{**row.__dict__, "grad_std": _std(y.grad), "weight_grad_norm": grad_norm}))
-    return out
+def _layer_rows(probes, grads, model, preds, ran: int) -> list[LayerStats]:
+    fcs = linears(model)
+    rows = []
+    for i in range(ran):
+        out = as_floats(probes["out"].stats[i])
+        row = LayerStats(
+            layer=i + 1,
+            mean=out["mean"],
+            std=out["std"],
+            pre_std=probes["pre"].stats[i]["std"].item(),
+            zero_frac=out["zero_frac"],
+            saturated_frac=out.get("saturated_frac"),
+            predicted_std=preds[i].std,
+            predicted_band=preds[i].band,
+        )
+        if grads is not None:
+            row = LayerStats(
+                **{
+                    **row.__dict__,
+                    "grad_std": grads.stats[i]["std"].item(),
+                    "weight_grad_norm": fcs[i].weight.grad.double().norm().item(),
+                }
+            )
+        rows.append(row)
+    return rows
+
+
+def _block_rows(acts_per_block: int, x0, probes, grads, model, preds, ran: int) -> list[BlockStats]:
+    blocks = [m for m in model.modules() if isinstance(m, Block)]
+    rows = []
+    prev_std = spread(x0).item()
+    for k in range(ran):
+        out = as_floats(probes["out"].stats[k])
+        branch_std = probes["branch"].stats[k]["std"].item()
+        acts = [as_floats(s) for s in probes["act"].stats[k * acts_per_block : (k + 1) * acts_per_block] if s]
+        sats = [a["saturated_frac"] for a in acts if "saturated_frac" in a]
+        grad_std = grad_norm = None
+        if grads is not None:
+            grad_std = grads.stats[k]["std"].item()
+            norms = [
+                fc.weight.grad.double().norm() for fc in linears(blocks[k]) if fc.weight.grad is not None
+            ]
+            grad_norm = torch.stack(norms).norm().item() if norms else 0.0
+        rows.append(
+            BlockStats(
+                block=k + 1,
+                mean=out["mean"],
+                std=out["std"],
+                branch_std=branch_std,
+                branch_ratio=branch_std / prev_std if prev_std > 0 and math.isfinite(prev_std) else None,
+                sq_mean=out["sq_mean"],
+                zero_frac=max((a["zero_frac"] for a in acts), default=0.0),
+                saturated_frac=sats[-1] if sats else None,
+                predicted_std=preds[k].std,
+                predicted_band=preds[k].band,
+                grad_std=grad_std,
+                weight_grad_norm=grad_norm,
+            )
+        )
+        prev_std = out["std"]
+    return rows
 
 
 def signal_verdicts(
@@ -173,11 +219,11 @@ def signal_verdicts(
 def _conclude(
     spec: StdTraceSpec,
     x0: torch.Tensor,
-    rows: list[LayerStats],
+    rows: list[LayerStats] | list[BlockStats],
     first_nonfinite: int | None,
     preds: list[LayerPrediction],
 ) -> StdTraceResult:
-    input_std = _std(x0)
+    input_std = spread(x0).item()
     final = rows[-1]
     ratio = final.std / input_std if input_std > 0 else math.nan
     verdicts = signal_verdicts(

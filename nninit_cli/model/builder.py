@@ -1,12 +1,32 @@
-"""The MLP every training-style command builds: Linear layers named fc1..fcN.
+"""The one model builder: a `NetSpec` becomes one `torch.nn.Module`.
 
-Parameters are named as in the course code (fc1.weight, fc1.bias, ...); the
-hidden activations are modules too (act1..act{N-1}) so probes can hook them.
-Weights are drawn in parameter order from the seed's weight stream, on the CPU
-in float32, then moved: the data, the device and the dtype never change them.
+Two architectures, two forms each:
+
+- mlp: Linear layers `fc1..fcN`, an activation module `act{i}` (and dropout
+  `drop{i}`) after each.  The *stack* form (std-trace, init-compare's probe)
+  is `layers` width x width layers with the activation after every one; the
+  *task* form (grad-norms, train) maps the data's features to its outputs with
+  the activation after every Linear but the last.
+- resmlp: blocks `block1..blockK` on a stream of `width` units, each
+  `x <- x + alpha * gate * branch(x)` with branch = [norm] Linear act ... Linear
+  (`block{k}.branch.fc{j}`), and an optional `block{k}.norm` after the addition
+  (post-norm).  The task form adds a `stem` Linear (features -> width) before
+  the blocks and a `head` Linear (width -> outputs) after them.
+
+Modules are registered in the order the forward pass reaches them, and weights
+are drawn in that order from the seed's weight stream, on the CPU in float32:
+so the same seed gives the same weights in every command and on every device,
+and `materialise(lazy=True)` (draw a Linear when the forward reaches it, free
+it after) gives exactly the weights of a full build while keeping memory flat
+in depth.  Each Linear carries its resolved gain (`nninit_gain`): the branch's
+first Linear reads the un-activated stream and the later ones activation
+outputs, so `--gain auto` gives them different gains (He's derivation).
 """
 
 from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -15,6 +35,8 @@ from nninit_cli.model.acts import torch_act
 from nninit_cli.model.inits import init_bias, init_weight, lsuv_rescale
 from nninit_cli.model.torchenv import generator
 from nninit_cli.specs import NetSpec
+
+NORM_EPS = 1e-5
 
 
 class Activation(nn.Module):
@@ -53,9 +75,8 @@ class Dropout(nn.Module):
 
 
 class MLP(nn.Module):
-    """in -> sizes[1] -> ... -> out: Linear layers fc1..fcN, the activation (and
-    dropout, if given) after every one but the last.  Returns logits (the task's
-    output function, e.g. sigmoid, is folded into its loss)."""
+    """Linear layers fc1..fcN with the activation (and dropout, if given) after
+    each one but the last, or after every one (`final_act`, the stack form)."""
 
     def __init__(
         self,
@@ -63,24 +84,19 @@ class MLP(nn.Module):
         act: str,
         negative_slope: float,
         bias: bool,
+        final_act: bool = False,
         dropout: tuple[float, ...] = (),
         dropout_gen: torch.Generator | None = None,
     ) -> None:
         super().__init__()
         self.depth = len(sizes) - 1
         for i in range(1, self.depth + 1):
-            # on the meta device: torch's own init would only be overwritten
-            setattr(self, f"fc{i}", nn.Linear(sizes[i - 1], sizes[i], bias=bias, device="meta"))
-            if i < self.depth:
+            # on the meta device: the weights are drawn by `materialise`
+            setattr(self, f"fc{i}", _linear(sizes[i - 1], sizes[i], bias))
+            if i < self.depth or final_act:
                 setattr(self, f"act{i}", Activation(act, negative_slope))
                 if i <= len(dropout) and dropout[i - 1] > 0:
                     setattr(self, f"drop{i}", Dropout(dropout[i - 1], dropout_gen or torch.Generator()))
-
-    def linears(self) -> list[nn.Linear]:
-        return [getattr(self, f"fc{i}") for i in range(1, self.depth + 1)]
-
-    def activations(self) -> list[Activation]:
-        return [getattr(self, f"act{i}") for i in range(1, self.depth)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # modules were registered in the order they apply: fc1, act1, drop1, fc2, ...
@@ -89,45 +105,312 @@ class MLP(nn.Module):
         return x
 
 
-def build_mlp(
+class Gate(nn.Module):
+    """SkipInit's trained scalar on a residual branch, starting at 0 (De & Smith
+    2020; ReZero's alpha): at initialisation every block is the identity."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.gate * x
+
+
+class Branch(nn.Module):
+    """[norm] fc1 act1 ... fc_m, times alpha (and SkipInit's gate): what a
+    residual block adds to the stream.  Its output is what probes call the
+    branch."""
+
+    def __init__(self, net: NetSpec, width: int, dropout: float, dropout_gen: torch.Generator | None) -> None:
+        super().__init__()
+        self.alpha = net.residual_scale
+        if net.norm != "none" and net.norm_position == "pre":
+            self.norm = _norm(net.norm, width)
+        m = net.branch_depth
+        for j in range(1, m + 1):
+            setattr(self, f"fc{j}", _linear(width, width, net.bias != "none"))
+            if j < m:
+                setattr(self, f"act{j}", Activation(net.act, net.negative_slope))
+                if dropout > 0:
+                    setattr(self, f"drop{j}", Dropout(dropout, dropout_gen or torch.Generator()))
+        if net.residual_init == "skipinit":
+            self.skip = Gate()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for module in self._modules.values():
+            x = module(x)
+        return x if self.alpha == 1.0 else self.alpha * x
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha:g}"
+
+
+class Block(nn.Module):
+    """x <- x + branch(x), then the post-norm if there is one."""
+
+    def __init__(self, net: NetSpec, width: int, dropout: float, dropout_gen: torch.Generator | None) -> None:
+        super().__init__()
+        self.branch = Branch(net, width, dropout, dropout_gen)
+        if net.norm != "none" and net.norm_position == "post":
+            self.norm = _norm(net.norm, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.branch(x)
+        norm = self._modules.get("norm")
+        return x if norm is None else norm(x)
+
+
+class ResMLP(nn.Module):
+    """[stem] block1 .. blockK [head]: `blocks` residual blocks on `width` units."""
+
+    def __init__(
+        self,
+        net: NetSpec,
+        in_features: int | None,
+        out_features: int | None,
+        dropout: float = 0.0,
+        dropout_gen: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        width, bias = net.width, net.bias != "none"
+        self.depth = net.layers
+        if in_features is not None:
+            self.stem = _linear(in_features, width, bias)
+        for k in range(1, net.layers + 1):
+            setattr(self, f"block{k}", Block(net, width, dropout, dropout_gen))
+        if out_features is not None:
+            self.head = _linear(width, out_features, bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for module in self._modules.values():
+            x = module(x)
+        return x
+
+
+def _linear(fan_in: int, fan_out: int, bias: bool) -> nn.Linear:
+    return nn.Linear(fan_in, fan_out, bias=bias, device="meta")
+
+
+def _norm(kind: str, width: int) -> nn.Module:
+    if kind == "layer":
+        return nn.LayerNorm(width, eps=NORM_EPS, device="meta")
+    return nn.BatchNorm1d(width, eps=NORM_EPS, device="meta")
+
+
+# ---------------------------------------------------------------------------
+# Building and drawing
+
+
+def build(
     net: NetSpec,
-    in_features: int,
-    out_features: int,
+    in_features: int | None = None,
+    out_features: int | None = None,
     hidden: tuple[int, ...] | None = None,
     dropout: tuple[float, ...] = (),
-) -> MLP:
-    """An MLP with hidden layers `hidden` (default: `net.layers - 1` of
-    `net.width`), initialised from `net` with the seed's weight stream; dropout
-    masks come from the seed's dropout stream."""
-    if hidden is None:
-        hidden = (net.width,) * (net.layers - 1)
-    sizes = [in_features, *hidden, out_features]
-    model = MLP(
-        sizes,
-        net.act,
-        net.negative_slope,
-        bias=net.bias != "none",
-        dropout=dropout,
-        dropout_gen=generator(net.seed, "dropout"),
-    ).to_empty(device="cpu")
+) -> nn.Module:
+    """The network `net` describes, on the meta device (nothing drawn yet).
+
+    Without `in_features`/`out_features`: the stack form, width x width all the
+    way.  With them: the task form (mlp: hidden layers `hidden`, default
+    `net.layers - 1` of `net.width`; resmlp: stem and head around the blocks).
+    """
+    gen = generator(net.seed, "dropout")
+    if net.residual:
+        model: nn.Module = ResMLP(net, in_features, out_features, dropout[0] if dropout else 0.0, gen)
+    elif in_features is None:
+        model = MLP([net.width] * (net.layers + 1), net.act, net.negative_slope, net.bias != "none", True)
+    else:
+        if hidden is None:
+            hidden = (net.width,) * (net.layers - 1)
+        sizes = [in_features, *hidden, out_features if out_features is not None else net.width]
+        model = MLP(sizes, net.act, net.negative_slope, net.bias != "none", False, dropout, gen)
+    _assign_gains(model, net)
+    return model
+
+
+def _assign_gains(model: nn.Module, net: NetSpec) -> None:
+    """Give every Linear its gain.  An MLP uses the activation's gain for every
+    layer (the course's convention); a residual branch follows what each Linear
+    reads (`NetSpec.linear_gains`), and the stem and head, reading data and the
+    stream, get the first branch Linear's gain."""
+    branch_gains = net.linear_gains() if net.residual else ()
+    for name, module in model.named_modules():
+        if not isinstance(module, nn.Linear):
+            continue
+        if not net.residual:
+            module.nninit_gain = net.gain
+        elif ".branch.fc" in name:
+            module.nninit_gain = branch_gains[int(name.rsplit("fc", 1)[1]) - 1]
+        else:
+            module.nninit_gain = branch_gains[0]
+
+
+def linears(model: nn.Module) -> list[nn.Linear]:
+    """Every Linear, in the order the forward pass reaches them."""
+    return [m for m in model.modules() if isinstance(m, nn.Linear)]
+
+
+def activations(model: nn.Module) -> list[Activation]:
+    """Every activation module, in forward order (the probes of dead units)."""
+    return [m for m in model.modules() if isinstance(m, Activation)]
+
+
+def draw_linear(fc: nn.Linear, net: NetSpec, gen: torch.Generator) -> None:
+    """Draw one Linear's weight, then its bias, on the CPU in float32; then
+    Fixup's rescaling where it applies (the draws are the same either way, so
+    `--residual-init fixup` and `none` share every random number)."""
+    gain = getattr(fc, "nninit_gain", net.gain)
+    spec = net if gain == net.gain else dataclasses.replace(net, gain=gain)
+    with torch.no_grad():
+        init_weight(fc.weight, spec, gen)
+        if fc.bias is not None:
+            init_bias(fc.bias, net, gen, fc.in_features)
+        scale = getattr(fc, "nninit_scale", None)
+        if scale is not None:
+            fc.weight.mul_(scale)
+
+
+def _fixup(model: nn.Module, net: NetSpec) -> None:
+    """Fixup (Zhang, Dauphin & Ma 2019): each branch's last Linear starts at
+    zero and the others are scaled by K^(-1/(2m-2)), K blocks of m Linears."""
+    if net.residual_init != "fixup":
+        return
+    m = net.branch_depth
+    factor = net.layers ** (-1.0 / (2 * m - 2))
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear) and ".branch.fc" in name:
+            module.nninit_scale = 0.0 if name.endswith(f"fc{m}") else factor
+
+
+def materialise(
+    model: nn.Module,
+    net: NetSpec,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    lazy: bool = False,
+) -> nn.Module:
+    """Draw the weights of a built model and move it to `device` and `dtype`.
+
+    lazy=False draws everything now.  lazy=True leaves the Linears on the meta
+    device and installs hooks that draw each one when the forward pass reaches
+    it and free it once it has run (see `LazyLinears`); call the model inside
+    `with LazyLinears(model, net, device, dtype):`.
+    """
+    _fixup(model, net)
+    if lazy:
+        for module in model.modules():  # norms and gates: small, drawn nothing
+            if not isinstance(module, nn.Linear) and any(p.is_meta for p in module.parameters(recurse=False)):
+                module.to_empty(device="cpu", recurse=False)
+                _reset(module)
+                module.to(device, dtype)
+        return model
+    model.to_empty(device="cpu")
     gen = generator(net.seed, "weights")
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            draw_linear(module, net, gen)
+        else:
+            _reset(module)
+    return model.to(device, dtype)
+
+
+def _reset(module: nn.Module) -> None:
+    """The non-random parameters: norms start as the identity map, gates at 0."""
     with torch.no_grad():
-        for fc in model.linears():
-            init_weight(fc.weight, net, gen)
-            if fc.bias is not None:
-                init_bias(fc.bias, net, gen, fc.in_features)
+        if isinstance(module, nn.LayerNorm | nn.BatchNorm1d):
+            module.reset_parameters()
+        elif isinstance(module, Gate):
+            module.gate.zero_()
+
+
+class LazyLinears:
+    """Forward hooks that draw each Linear when the forward pass reaches it
+    (from the same weight stream, in the same order as a full build) and, with
+    keep=False, put it back on the meta device once it has run: a 10,000-layer
+    trace holds one layer's weights at a time.
+
+    With `net.init == 'lsuv'` the fresh weights are also rescaled on the very
+    input they are about to see (LSUV's data-dependent step), so `lsuv_fit` is
+    this hook driven by one forward pass.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        net: NetSpec,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+        keep: bool = False,
+        requires_grad: bool = False,
+    ) -> None:
+        self.net, self.device, self.dtype, self.keep = net, device, dtype, keep
+        self.requires_grad = requires_grad
+        self.gen = generator(net.seed, "weights")
+        self._handles = []
+        for fc in linears(model):
+            self._handles.append(fc.register_forward_pre_hook(self._draw))
+            if not keep:
+                self._handles.append(fc.register_forward_hook(self._free))
+
+    def _draw(self, fc: nn.Linear, inputs: tuple[torch.Tensor, ...]) -> None:
+        if not fc.weight.is_meta:
+            return
+        fc.to_empty(device="cpu")
+        draw_linear(fc, self.net, self.gen)
+        fc.to(self.device, self.dtype)
+        if self.net.init == "lsuv":
+            lsuv_rescale(fc.weight.data, None if fc.bias is None else fc.bias.data, inputs[0].detach())
+        fc.requires_grad_(self.requires_grad)
+
+    def _free(self, fc: nn.Linear, _inputs: tuple, _out: torch.Tensor) -> None:
+        fc.to_empty(device="meta")
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    def __enter__(self) -> LazyLinears:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
+def lsuv_fit(model: nn.Module, net: NetSpec, x: torch.Tensor) -> nn.Module:
+    """LSUV's data-dependent step for a drawn model: rescale each Linear in
+    forward order so its output std on the batch `x` is 1, Linears already
+    fitted feeding the next one."""
+
+    def rescale(fc: nn.Linear, inputs: tuple[torch.Tensor, ...]) -> None:
+        lsuv_rescale(fc.weight.data, None if fc.bias is None else fc.bias.data, inputs[0].detach())
+
+    handles = [fc.register_forward_pre_hook(rescale) for fc in linears(model)]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
     return model
 
 
-def lsuv_fit(model: MLP, x: torch.Tensor) -> MLP:
-    """LSUV's data-dependent step for a whole MLP: rescale each Linear in turn so
-    its pre-activation std on the batch `x` is 1 (layers already fitted feed the
-    next one)."""
-    with torch.no_grad():
-        h = x
-        for i, fc in enumerate(model.linears(), start=1):
-            lsuv_rescale(fc.weight, fc.bias, h)
-            h = fc(h)
-            if i < model.depth:
-                h = getattr(model, f"act{i}")(h)
+def build_model(
+    net: NetSpec,
+    in_features: int | None = None,
+    out_features: int | None = None,
+    hidden: tuple[int, ...] | None = None,
+    dropout: tuple[float, ...] = (),
+    data: torch.Tensor | None = None,
+) -> nn.Module:
+    """`build` and `materialise` in one, on the CPU in float32; LSUV is fitted
+    on `data` when the init asks for it."""
+    model = materialise(build(net, in_features, out_features, hidden, dropout), net)
+    if net.init == "lsuv" and data is not None:
+        lsuv_fit(model, net, data)
     return model
+
+
+def named_linears(model: nn.Module) -> Iterator[tuple[str, nn.Linear]]:
+    return ((n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear))
