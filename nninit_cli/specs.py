@@ -753,23 +753,26 @@ TRAIN_DEFAULTS = {
 
 
 def hidden_list(raw: Any) -> tuple[int, ...] | None:
-    """--hidden 5 or 256,256; 'none' for no hidden layer (a linear model)."""
+    """--hidden 5 or 256,256 or 64x32 (32 layers of 64); 'none' for no hidden
+    layer (a linear model)."""
     if raw is None:
         return None
     if isinstance(raw, str) and raw.strip().lower() in ("none", ""):
         return ()
     items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
-    out = []
+    rule = "must be a comma list of widths from 1 to 65536 (WxK: K layers of W), or none"
+    out: list[int] = []
     for item in items:
+        width, _, times = str(item).strip().lower().partition("x")
         try:
-            n = int(str(item).strip())
+            n, k = int(width), int(times) if times else 1
         except ValueError:
-            raise ValueError(
-                f"must be a comma list of whole numbers from 1 to 65536 (or none), got {raw!r}"
-            ) from None
+            raise ValueError(f"{rule}, got {raw!r}") from None
         if not 1 <= n <= 65_536:
             raise ValueError(f"every width must be from 1 to 65536, got {n}")
-        out.append(n)
+        if not 1 <= k <= 10_000 or len(out) + k > 10_000:
+            raise ValueError(f"at most 10000 hidden layers, got {raw!r}")
+        out += [n] * k
     return tuple(out)
 
 
@@ -827,7 +830,8 @@ class TrainSpec:
         own = {f.name for f in fields(cls)} - {"net"}
         net_keys = {f.name for f in fields(NetSpec)}
         hidden = d["hidden"]
-        shape = {"layers": len(hidden) + 1, "width": hidden[0] if hidden else 1, "batch_size": 1}
+        layers = len(hidden) if d.get("arch") == "resmlp" else len(hidden) + 1
+        shape = {"layers": layers, "width": hidden[0] if hidden else 1, "batch_size": 1}
         net = NetSpec(**{k: v for k, v in d.items() if k in net_keys and k not in shape}, **shape)
         values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in own}
         return cls(net=net, **values)
@@ -878,7 +882,14 @@ def train_spec(given: Mapping[str, Any], config: Path | None = None) -> TrainSpe
     if values["loss"] == "nll" and values["dataset"] not in ("digits", "mnist", "fashion-mnist"):
         raise SpecError("--loss", "nll is for multi-class data sets (digits, mnist, fashion-mnist)")
     width = hidden[0] if hidden else 1
-    net = net_spec({**values, "layers": len(hidden) + 1, "width": width, "batch_size": 1})
+    layers = len(hidden) + 1
+    if values["arch"] == "resmlp":
+        if not hidden or len(set(hidden)) > 1:
+            raise SpecError("--hidden", "resmlp needs one stream width: WxK, K blocks of W units (e.g. 64x32)")
+        if len(values["dropout"]) > 1:
+            raise SpecError("--dropout", "resmlp takes one probability, applied in every branch")
+        layers = len(hidden)
+    net = net_spec({**values, "layers": layers, "width": width, "batch_size": 1})
     spec = TrainSpec(
         net=net,
         dataset=values["dataset"],

@@ -14,11 +14,12 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from nninit_cli.data.datasets import Dataset, Split, load_dataset
-from nninit_cli.model.builder import MLP, build_mlp, lsuv_fit
+from nninit_cli.model.builder import activations, build_model, lsuv_fit, named_linears
 from nninit_cli.model.torchenv import resolve_device, resolve_dtype
-from nninit_cli.probes import DeadUnits, grad_norms
+from nninit_cli.probes import dead_units, grad_norms
 from nninit_cli.results import GradNormsResult, GradRun, ParamGrads
 from nninit_cli.specs import GradNormsSpec, NetSpec
 
@@ -41,10 +42,10 @@ def _batch(train: Split, step: int, size: int) -> tuple[torch.Tensor, torch.Tens
 def _run(spec: GradNormsSpec, net: NetSpec, data: Dataset) -> GradRun:
     device = resolve_device(net.device)
     dtype = resolve_dtype(net.dtype, device)
-    model = build_mlp(net, data.in_features, 1).to(device, dtype)
+    model = build_model(net, data.in_features, 1).to(device, dtype)
     train, dev = data.train.to(device, dtype), data.dev.to(device, dtype)
     if net.init == "lsuv":
-        lsuv_fit(model, train.x)
+        lsuv_fit(model, net, train.x)
     named = list(model.named_parameters())
     optimiser = torch.optim.SGD(model.parameters(), lr=spec.lr) if spec.steps > 1 else None
 
@@ -75,15 +76,16 @@ def _run(spec: GradNormsSpec, net: NetSpec, data: Dataset) -> GradRun:
         for i, (name, p) in enumerate(named)
     ]
     dead, accuracy = _evaluate(model, train, dev)
-    return _judge(spec, net, params, dead, losses, accuracy)
+    fcs = [name for name, _ in named_linears(model)]
+    return _judge(spec, net, params, dead, losses, accuracy, (f"{fcs[0]}.weight", f"{fcs[-1]}.weight"))
 
 
 @torch.no_grad()
-def _evaluate(model: MLP, train: Split, dev: Split) -> tuple[list[float], float]:
-    with DeadUnits(model.activations()) as probe:
+def _evaluate(model: nn.Module, train: Split, dev: Split) -> tuple[list[float], float]:
+    with dead_units(activations(model)) as probe:
         model(train.x)
     accuracy = ((model(dev.x) >= 0).to(dev.y.dtype) == dev.y).double().mean().item()
-    return [f if f is not None else 0.0 for f in probe.fracs], accuracy
+    return [0.0 if s is None else s["dead_units"].item() for s in probe.stats], accuracy
 
 
 def _judge(
@@ -93,11 +95,12 @@ def _judge(
     dead: list[float],
     losses: list[float],
     accuracy: float,
+    ends: tuple[str, str],
 ) -> GradRun:
     by_name = {p.name: p for p in params}
     # the ratio is read at step 1, the model as initialised; later steps only add
     # the inf/nan check below (the table shows step 1 and step N side by side)
-    first, last = by_name["fc1.weight"].grad_norm, by_name[f"fc{net.layers}.weight"].grad_norm
+    first, last = by_name[ends[0]].grad_norm, by_name[ends[1]].grad_norm
     ratio = first / last if first is not None and last else None
     verdicts = []
     weights = [p for p in params if p.name.endswith(".weight")]

@@ -41,12 +41,14 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from nninit_cli.data.datasets import Dataset, Split, load_dataset
 from nninit_cli.errors import NninitError, SpecError
 from nninit_cli.experiments.run_folder import CONFIG, claim, read_run
 from nninit_cli.io import atomic_open, atomic_write_text
-from nninit_cli.model.builder import MLP, build_mlp, lsuv_fit
+from nninit_cli.model.builder import build_model as build_net
+from nninit_cli.model.builder import named_linears
 from nninit_cli.model.torchenv import generator, resolve_device, resolve_dtype
 from nninit_cli.render.json_out import strict_copy
 from nninit_cli.specs import TrainSpec
@@ -156,11 +158,10 @@ def load_data(spec: TrainSpec) -> Dataset:
     return load_dataset(spec.dataset, spec.net.seed, noise=spec.noise, sizes=sizes, data_dir=data_dir)
 
 
-def build_model(spec: TrainSpec, data: Dataset) -> MLP:
-    model = build_mlp(spec.net, data.in_features, data.out_features, spec.hidden, spec.dropout)
-    if spec.net.init == "lsuv":
-        lsuv_fit(model, data.train.x)
-    return model
+def build_model(spec: TrainSpec, data: Dataset) -> nn.Module:
+    return build_net(
+        spec.net, data.in_features, data.out_features, spec.hidden, spec.dropout, data=data.train.x
+    )
 
 
 def loss_fn(spec: TrainSpec, task: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -186,7 +187,7 @@ def metric_fn(task: str) -> tuple[str, Callable[[torch.Tensor, torch.Tensor], to
     return "mse", lambda out, y: F.mse_loss(out, y, reduction="sum") / out.shape[1], False
 
 
-def make_optimizer(spec: TrainSpec, model: MLP) -> torch.optim.Optimizer:
+def make_optimizer(spec: TrainSpec, model: nn.Module) -> torch.optim.Optimizer:
     """Weight decay on the weights only unless --decay-bias (seed 001)."""
     weights = [p for n, p in model.named_parameters() if n.endswith("weight")]
     biases = [p for n, p in model.named_parameters() if not n.endswith("weight")]
@@ -199,21 +200,21 @@ def make_optimizer(spec: TrainSpec, model: MLP) -> torch.optim.Optimizer:
     return cls(groups, lr=spec.lr)
 
 
-def symmetric_layers(model: MLP) -> list[str]:
+def symmetric_layers(model: nn.Module) -> list[str]:
     """Hidden layers whose units all have the same incoming weights (and bias):
     nothing can ever tell those units apart (E1, zero init)."""
     found = []
-    for i, fc in enumerate(model.linears()[:-1], start=1):
+    for name, fc in list(named_linears(model))[:-1]:
         rows = fc.weight.detach()
         if fc.bias is not None:
             rows = torch.cat([rows, fc.bias.detach()[:, None]], dim=1)
         if len(rows) > 1 and (rows - rows[0]).abs().max().item() <= SYMMETRY_TOL:
-            found.append(f"fc{i}")
+            found.append(name)
     return found
 
 
 @torch.no_grad()
-def evaluate(model: MLP, split: Split, loss, metric) -> tuple[float, float]:
+def evaluate(model: nn.Module, split: Split, loss, metric) -> tuple[float, float]:
     model.eval()
     out = model(split.x)
     return loss(out, split.y).item(), metric(out, split.y).item() / len(split)
@@ -253,7 +254,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return ckpt
 
 
-def check_weights(path: Path, state: Any, model: MLP, what: str = "weights") -> dict[str, torch.Tensor]:
+def check_weights(path: Path, state: Any, model: nn.Module, what: str = "weights") -> dict[str, torch.Tensor]:
     """`state` if it is a state dict of exactly `model`'s tensors (names,
     shapes, dtypes), else a one-line NninitError."""
     ref = model.state_dict()
@@ -402,7 +403,7 @@ class _Start:
     history: list[EpochRecord] = field(default_factory=list)
 
 
-def _resume(spec: TrainSpec, out: Path, model: MLP, optimizer, shuffle, drops) -> _Start:
+def _resume(spec: TrainSpec, out: Path, model: nn.Module, optimizer, shuffle, drops) -> _Start:
     """Load last.pt into the model, optimiser and random streams and bring the
     folder in line with it.  Everything is checked before anything is written."""
     last_path, best_path = out / "last.pt", out / "best.pt"
@@ -615,7 +616,7 @@ def _train_epoch(spec, model, train: Split, loss, metric, optimizer, shuffle) ->
     return total_loss.item() / n, total_metric.item() / n
 
 
-def _watch(spec: TrainSpec, model: MLP, epoch: int) -> dict[str, Any]:
+def _watch(spec: TrainSpec, model: nn.Module, epoch: int) -> dict[str, Any]:
     """The seed's print_weight, as data: small tensors whole, large ones summarised."""
     line: dict[str, Any] = {"epoch": epoch}
     for name, p in model.named_parameters():

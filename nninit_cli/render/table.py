@@ -270,9 +270,10 @@ def _first_nonfinite_step(run: Any) -> int | None:
 
 
 def _ratio_at(run: Any, layers: int, step: int) -> float | None:
-    """|grad fc1.weight| / |grad fcN.weight| at a 1-based step."""
-    by_name = {p.name: p.grad_norm_per_step[step - 1] for p in run.params}
-    first, last = by_name["fc1.weight"], by_name[f"fc{layers}.weight"]
+    """|grad of the first Linear's weight| / |the last one's| at a 1-based step
+    (fc1 and fcN in an MLP, stem and head in a resmlp)."""
+    weights = [p.grad_norm_per_step[step - 1] for p in run.params if p.name.endswith(".weight")]
+    first, last = weights[0], weights[-1]
     if first is None or not last:
         return None
     return first / last
