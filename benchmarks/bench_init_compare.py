@@ -18,8 +18,8 @@ from dataclasses import replace
 
 from _harness import report
 
-from nninit_cli.experiments.init_compare import draw_layer, run_cells
-from nninit_cli.model.torchenv import generator
+from nninit_cli.experiments.init_compare import run_cells
+from nninit_cli.model.builder import build, materialise
 from nninit_cli.specs import init_compare_spec
 
 INITS = "zeros,normal,uniform,xavier-uniform,xavier-normal,kaiming-normal,kaiming-uniform,orthogonal,lsuv"
@@ -27,11 +27,8 @@ INITS = "zeros,normal,uniform,xavier-uniform,xavier-normal,kaiming-normal,kaimin
 
 def draw_only(cells) -> None:
     """Every weight the grid uses, drawn exactly as the probe draws them."""
-    for cell_group in (cells[i : i + 9] for i in range(0, len(cells), 9)):
-        nets = [replace(c.net, seed=s) for c in cell_group for s in c.seeds]
-        gens = [generator(n.seed, "weights") for n in nets]
-        for _ in range(nets[0].layers):
-            draw_layer(nets, gens, nets[0].width)
+    for net in (replace(c.net, seed=s) for c in cells for s in c.seeds):
+        materialise(build(net), net)
 
 
 def timed(fn) -> float:

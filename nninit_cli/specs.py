@@ -1,18 +1,20 @@
 """Validated, frozen experiment specs built from flags and TOML config files.
 
-Flow: each command declares its flags as `Flag`s (name, parser, default).  The
-CLI hands over only the flags the user typed; `resolve` fills the rest from the
-`--config` file, then from the defaults, and parses every value through the
-same function whichever source it came from, so a config file is checked as
-strictly as the command line.  Errors name the flag (or the config key and
-file) and what is allowed.  Nothing here imports torch.
+Flow: each command declares its settings once, as a list of `Flag`s (name,
+parser, default, help text, value type, help section).  The CLI's options
+(cli/_options.py), the config keys, the --help text and the checks all come
+from that list.  The CLI hands over only the flags the user typed; `resolve`
+fills the rest from the `--config` file, then from the defaults, and parses
+every value through the same function whichever source it came from, so a
+config file is checked as strictly as the command line.  Errors name the flag
+(or the config key and file) and what is allowed.  Nothing here imports torch.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +24,40 @@ from nninit_cli.errors import SpecError
 Parser = Callable[[Any], Any]
 
 
+MODEL = "Model"  # --help sections: what is built and run ...
+OUTPUT = "Output"  # ... and what is reported (verdict thresholds, --fail-on, files)
+KINDS = ("int", "float", "str", "bool", "path")  # what the command line hands to `parse`
+
+
 @dataclass(frozen=True)
 class Flag:
-    """One flag as the command line and config files know it."""
+    """One setting, declared once.  Its option on the command line, its key in
+    a config file, its --help line and its checks all come from here."""
 
-    name: str  # as typed, without the leading --
+    name: str  # as typed, without the leading --; also the config file's key
     parse: Parser  # raw value -> checked value; raises ValueError with the rule
-    default: Any
+    default: Any  # shown in --help as [default: ...] unless None, () or False
+    help: str = ""
+    kind: str = "str"  # the command line's type: int, float, str, bool (an on/off switch), path
+    panel: str = MODEL  # the --help section
+    metavar: str | None = None  # the value's name in --help (typer's own when None)
+
+    def __post_init__(self) -> None:
+        assert self.kind in KINDS, f"--{self.name}: kind {self.kind!r} is not one of {KINDS}"
+        assert self.help.endswith("."), f"--{self.name}: help must be a sentence"
+
+    @property
+    def key(self) -> str:
+        """The python name (`batch_size`): the spec's field, the JSON config's key."""
+        return self.name.replace("-", "_")
+
+
+def reworded(flags: list[Flag], **texts: str) -> list[Flag]:
+    """`flags` with some help texts replaced (keyed by python name), for a
+    command that gives a shared flag a meaning of its own."""
+    unknown = set(texts) - {f.key for f in flags}
+    assert not unknown, f"no such flags: {unknown}"
+    return [replace(f, help=texts[f.key]) if f.key in texts else f for f in flags]
 
 
 # ---------------------------------------------------------------------------
@@ -195,25 +224,90 @@ def net_flags(**defaults: Any) -> list[Flag]:
     assert not unknown, f"unknown net flag defaults: {unknown}"
     d.update(defaults)
     return [
-        Flag("act", _act, d["act"]),
-        Flag("negative-slope", float_range(0.0, 1.0), d["negative_slope"]),
-        Flag("init", _init, d["init"]),
-        Flag("value", finite(), d["value"]),
-        Flag("mean", finite(), d["mean"]),
-        Flag("std", float_range(0.0, 1e6), d["std"]),
-        Flag("low", finite(), d["low"]),
-        Flag("high", finite(), d["high"]),
-        Flag("fan-mode", choice("fan_in", "fan_out"), d["fan_mode"]),
-        Flag("sparsity", float_range(0.0, 1.0, hi_open=True), d["sparsity"]),
-        Flag("gain", _gain, d["gain"]),
-        Flag("bias", _bias, d["bias"]),
-        Flag("no-bias", boolean, d["no_bias"]),
-        Flag("layers", int_range(1, 100_000), d["layers"]),
-        Flag("width", int_range(1, 65_536), d["width"]),
-        Flag("batch-size", int_range(1, 1_000_000), d["batch_size"]),
-        Flag("seed", int_range(0, 2**63 - 1), d["seed"]),
-        Flag("device", choice("cpu", "cuda", "mps", "auto"), d["device"]),
-        Flag("dtype", choice("float32", "float64", "bfloat16"), d["dtype"]),
+        Flag(
+            "act",
+            _act,
+            d["act"],
+            f"Activation after every hidden Linear: {registry.act_choices()} "
+            "(aliases: identity/none = linear).",
+        ),
+        Flag(
+            "negative-slope",
+            float_range(0.0, 1.0),
+            d["negative_slope"],
+            "lrelu's slope for x < 0, in [0, 1].",
+            kind="float",
+        ),
+        Flag(
+            "init",
+            _init,
+            d["init"],
+            f"Weight initialiser: {registry.init_choices()} "
+            "(aliases: xavier = xavier-uniform, kaiming = kaiming-normal).",
+        ),
+        Flag("value", finite(), d["value"], "constant: the value of every weight.", kind="float"),
+        Flag("mean", finite(), d["mean"], "normal, trunc-normal: mean of the weights.", kind="float"),
+        Flag(
+            "std",
+            float_range(0.0, 1e6),
+            d["std"],
+            "normal, trunc-normal, sparse: std of the weights (>= 0).",
+            kind="float",
+        ),
+        Flag("low", finite(), d["low"], "uniform: lower end.", kind="float"),
+        Flag("high", finite(), d["high"], "uniform: upper end.", kind="float"),
+        Flag(
+            "fan-mode",
+            choice("fan_in", "fan_out"),
+            d["fan_mode"],
+            "kaiming-*: scale by fan_in (forward) or fan_out (backward).",
+        ),
+        Flag(
+            "sparsity",
+            float_range(0.0, 1.0, hi_open=True),
+            d["sparsity"],
+            "sparse: fraction of each column set to zero, in [0, 1).",
+            kind="float",
+        ),
+        Flag(
+            "gain",
+            _gain,
+            d["gain"],
+            "xavier, kaiming, orthogonal: a number > 0, 'auto' (the activation's gain: "
+            "torch's calculate_gain, else the fixed-point gain 1/sqrt(E[f(z)^2])) or 'torch' "
+            "(torch's own default: xavier 1, kaiming sqrt(2), orthogonal 1).",
+        ),
+        Flag(
+            "bias",
+            _bias,
+            d["bias"],
+            "Every bias set to this number, 'none' (no bias) or 'default' (nn.Linear's U(+-1/sqrt(fan_in))).",
+        ),
+        Flag("no-bias", boolean, d["no_bias"], "Layers without bias (same as --bias none).", kind="bool"),
+        Flag("layers", int_range(1, 100_000), d["layers"], "Number of Linear layers.", kind="int"),
+        Flag("width", int_range(1, 65_536), d["width"], "Units per hidden layer.", kind="int"),
+        Flag(
+            "batch-size", int_range(1, 1_000_000), d["batch_size"], "Examples in the input batch.", kind="int"
+        ),
+        Flag(
+            "seed",
+            int_range(0, 2**63 - 1),
+            d["seed"],
+            "Seed of the separate weight and data streams.",
+            kind="int",
+        ),
+        Flag(
+            "device",
+            choice("cpu", "cuda", "mps", "auto"),
+            d["device"],
+            "cpu, cuda, mps or auto (the best one present).",
+        ),
+        Flag(
+            "dtype",
+            choice("float32", "float64", "bfloat16"),
+            d["dtype"],
+            "float32, float64 or bfloat16 (statistics are always computed in float64).",
+        ),
         *arch_flags(d),
     ]
 
@@ -238,25 +332,81 @@ def _residual_scale(raw: Any) -> str | float:
 def arch_flags(d: Mapping[str, Any]) -> list[Flag]:
     """The architecture: a plain MLP, or a residual MLP and its knobs."""
     return [
-        Flag("arch", choice(*ARCHS), d["arch"]),
-        Flag("branch-depth", int_range(2, 16), d["branch_depth"]),
-        Flag("residual-scale", _residual_scale, d["residual_scale"]),
-        Flag("norm", choice(*NORMS), d["norm"]),
-        Flag("norm-position", choice("pre", "post"), d["norm_position"]),
-        Flag("residual-init", choice(*RESIDUAL_INITS), d["residual_init"]),
+        Flag(
+            "arch",
+            choice(*ARCHS),
+            d["arch"],
+            "mlp (a plain stack of Linear layers) or resmlp (--layers residual blocks "
+            "x <- x + alpha * branch(x) on a stream of --width units).",
+        ),
+        Flag(
+            "branch-depth",
+            int_range(2, 16),
+            d["branch_depth"],
+            "resmlp: Linear layers per branch, [norm] Linear act ... Linear (2 to 16).",
+            kind="int",
+        ),
+        Flag(
+            "residual-scale",
+            _residual_scale,
+            d["residual_scale"],
+            "resmlp: alpha, a number > 0 or 'invsqrt' (1/sqrt(blocks)).",
+        ),
+        Flag(
+            "norm",
+            choice(*NORMS),
+            d["norm"],
+            "resmlp: none, layer (LayerNorm) or batch (BatchNorm, batch statistics).",
+        ),
+        Flag(
+            "norm-position",
+            choice("pre", "post"),
+            d["norm_position"],
+            "resmlp: pre (first thing in each branch) or post (after each addition).",
+        ),
+        Flag(
+            "residual-init",
+            choice(*RESIDUAL_INITS),
+            d["residual_init"],
+            "resmlp: none; fixup (each branch's last Linear zero, the others scaled by "
+            "blocks^(-1/(2m-2))); skipinit (a trained scalar per branch, starting at 0).",
+        ),
     ]
 
 
 RESMLP_ONLY = ("branch_depth", "residual_scale", "norm", "norm_position", "residual_init")
 
 
-def verdict_flags(verdicts: tuple[str, ...], explode: float, vanish: float, dead: float = 0.99) -> list[Flag]:
-    """The thresholds behind the exploding / vanishing / dead verdicts, and --fail-on."""
+def fail_on_flag(verdicts: tuple[str, ...]) -> Flag:
+    """--fail-on: offered by exactly the commands that give verdicts."""
+    return Flag(
+        "fail-on",
+        verdict_list(verdicts),
+        (),
+        f"Exit 1 if any of these verdicts (comma list) holds: {', '.join(verdicts)}.",
+        panel=OUTPUT,
+    )
+
+
+def verdict_flags(
+    verdicts: tuple[str, ...],
+    explode: tuple[float, str],
+    vanish: tuple[float, str],
+    dead: tuple[float, str],
+) -> list[Flag]:
+    """The thresholds behind the exploding / vanishing / dead verdicts (each a
+    default and what it means to this command), and --fail-on."""
     return [
-        Flag("explode-ratio", float_range(1.0, 1e300, lo_open=True), explode),
-        Flag("vanish-ratio", float_range(0.0, 1.0, lo_open=True, hi_open=True), vanish),
-        Flag("dead-frac", float_range(0.0, 1.0, lo_open=True), dead),
-        Flag("fail-on", verdict_list(verdicts), ()),
+        Flag("explode-ratio", float_range(1.0, 1e300, lo_open=True), *explode, kind="float", panel=OUTPUT),
+        Flag(
+            "vanish-ratio",
+            float_range(0.0, 1.0, lo_open=True, hi_open=True),
+            *vanish,
+            kind="float",
+            panel=OUTPUT,
+        ),
+        Flag("dead-frac", float_range(0.0, 1.0, lo_open=True), *dead, kind="float", panel=OUTPUT),
+        fail_on_flag(verdicts),
     ]
 
 
@@ -377,10 +527,11 @@ def resolve_gain(
     act: str, negative_slope: float, init: str, mode: str | float
 ) -> tuple[float | None, str | None]:
     """The number behind `--gain` for `init`, and a word on where it came from."""
-    if not registry.INITS[init].uses_gain:
+    record = registry.INITS[init]
+    if record.torch_default_gain is None:  # the init takes no gain
         return None, None
     if mode == "torch":
-        return registry.TORCH_DEFAULT_GAINS[init], f"torch's default for {init}"
+        return record.torch_default_gain, f"torch's default for {init}"
     if mode == "auto":
         from nninit_cli.theory import auto_gain
 
@@ -401,12 +552,8 @@ def _check_dtype_range(values: Mapping[str, Any], bias: str | float, gain: float
     where = dtype if dtype != "float64" else "float32, in which weights are drawn"
     init = values["init"]
     checks = [("--bias", bias if isinstance(bias, float) else 0.0)]
-    if init == "constant":
-        checks.append(("--value", values["value"]))
-    if init in ("normal", "trunc-normal"):
-        checks.append(("--mean", values["mean"]))
-    if init == "uniform":
-        checks += [("--low", values["low"]), ("--high", values["high"])]
+    # the init's flags whose values are written into the weights as they are
+    checks += [(f"--{f}", values[f.replace("-", "_")]) for f in registry.INITS[init].value_flags]
     if gain is not None:
         checks.append(("--gain", gain))
     for flag, x in checks:
@@ -512,8 +659,19 @@ def std_trace_flags() -> list[Flag]:
 
     return [
         *net_flags(),
-        Flag("backward", boolean, False),
-        *verdict_flags(STD_TRACE_VERDICTS, explode=1e3, vanish=1e-3),
+        Flag(
+            "backward",
+            boolean,
+            False,
+            "Also backpropagate a random N(0,1) gradient and report its std and each weight's gradient norm.",
+            kind="bool",
+        ),
+        *verdict_flags(
+            STD_TRACE_VERDICTS,
+            explode=(1e3, "Verdict exploding when final/input std is above this (> 1)."),
+            vanish=(1e-3, "Verdict vanishing when final/input std is below this, in (0, 1)."),
+            dead=(0.99, "Verdict dead when a layer has at least this fraction of exact zeros."),
+        ),
     ]
 
 
@@ -577,14 +735,51 @@ TRAIN_SIZE = 640  # moons and circles: 1000 points split 640 / 160 / 200
 
 def grad_norms_flags() -> list[Flag]:
     base = net_flags(act="sigmoid", std=0.01, bias=1.0, layers=5, width=3, batch_size=TRAIN_SIZE)
-    base[0] = Flag("act", act_list, "sigmoid")  # a comma list: one run per activation
+    base[0] = Flag(  # a comma list: one run per activation
+        "act",
+        act_list,
+        "sigmoid",
+        "Hidden activation, or a comma list (sigmoid,relu,lrelu): one run per activation, "
+        "same seed and data, shown side by side.",
+    )
+    base = reworded(
+        base,
+        batch_size="Examples per step (default: the whole training set, as the course does).",
+        layers="Number of Linear layers, the sigmoid output layer included.",
+    )
     return [
         *base,
-        Flag("dataset", choice(*DATASET_NAMES), "moons"),
-        Flag("noise", float_range(0.0, 10.0), 0.2),
-        Flag("lr", float_range(0.0, 1e6, lo_open=True), 0.01),
-        Flag("steps", int_range(1, 1_000_000), 1),
-        *verdict_flags(GRAD_NORMS_VERDICTS, explode=1e4, vanish=1e-4),
+        Flag(
+            "dataset",
+            choice(*DATASET_NAMES),
+            "moons",
+            "moons or circles: 1000 points split 640 train / 160 dev / 200 test.",
+        ),
+        Flag("noise", float_range(0.0, 10.0), 0.2, "Std of the data's Gaussian jitter.", kind="float"),
+        Flag("lr", float_range(0.0, 1e6, lo_open=True), 0.01, "SGD learning rate (> 0).", kind="float"),
+        Flag(
+            "steps",
+            int_range(1, 1_000_000),
+            1,
+            "Gradients recorded; the optimiser updates between them (steps - 1 updates). "
+            "The table shows step 1 and step N; JSON has every step.",
+            kind="int",
+        ),
+        *verdict_flags(
+            GRAD_NORMS_VERDICTS,
+            explode=(
+                1e4,
+                "Verdict exploding when that ratio is above this, or a step's loss or norm is inf/nan.",
+            ),
+            vanish=(
+                1e-4,
+                "Verdict vanishing when |grad fc1.weight| / |grad fcN.weight| at step 1 is below this.",
+            ),
+            dead=(
+                0.99,
+                "Verdict dead when a hidden layer has at least this fraction of dead units, in (0, 1].",
+            ),
+        ),
     ]
 
 
@@ -684,16 +879,50 @@ class CompareSpec:
 def init_compare_flags() -> list[Flag]:
     from nninit_cli.results import STD_TRACE_VERDICTS
 
+    base = [f for f in net_flags(layers=50) if f.name != "init"]  # --inits sweeps it
+    base = reworded(
+        base,
+        act="The activation when --acts is not given.",
+        seed="First seed; the cells use --seeds consecutive seeds from it.",
+    )
     return [
-        *net_flags(layers=50),
-        Flag("inits", init_list, COMPARE_INITS),
-        Flag("acts", lambda raw: act_list(raw) if raw not in ((), "", []) else (), ()),  # () = --act
-        Flag("seeds", int_range(1, 1000), 3),
-        Flag("train-epochs", int_range(0, 100_000), 0),
-        Flag("lr", float_range(0.0, 1e6, lo_open=True), 0.2),
-        Flag("dataset", choice(*DATASET_NAMES), "moons"),
-        Flag("no-batch", boolean, False),
-        *verdict_flags(STD_TRACE_VERDICTS, explode=1e3, vanish=1e-3),
+        *base,
+        Flag("inits", init_list, COMPARE_INITS, "Initialisers to compare (comma list)."),
+        Flag(
+            "acts",
+            lambda raw: act_list(raw) if raw not in ((), "", []) else (),  # () = --act
+            (),
+            "Activations (comma list; default: --act).",
+        ),
+        Flag("seeds", int_range(1, 1000), 3, "Seeds per cell (mean and spread over them).", kind="int"),
+        Flag(
+            "train-epochs",
+            int_range(0, 100_000),
+            0,
+            "Also train each cell's MLP this many full-batch epochs.",
+            kind="int",
+        ),
+        Flag(
+            "lr",
+            float_range(0.0, 1e6, lo_open=True),
+            0.2,
+            "SGD learning rate of the training probe.",
+            kind="float",
+        ),
+        Flag("dataset", choice(*DATASET_NAMES), "moons", "Data of the training probe: moons or circles."),
+        Flag(
+            "no-batch",
+            boolean,
+            False,
+            "Run every model on its own instead of stacked (same numbers, slower).",
+            kind="bool",
+        ),
+        *verdict_flags(
+            STD_TRACE_VERDICTS,
+            explode=(1e3, "A cell is exploding when final/input std is above this (> 1)."),
+            vanish=(1e-3, "A cell is vanishing when final/input std is below this, in (0, 1)."),
+            dead=(0.99, "A cell is dead when a layer has at least this fraction of exact zeros."),
+        ),
     ]
 
 
@@ -718,6 +947,8 @@ def init_compare_spec(given: Mapping[str, Any], config: Path | None = None) -> C
         for init in values["inits"]
     )
     skip = ("fail_on", "act", "init", "no_batch")
+    if values["arch"] == "mlp":
+        skip += RESMLP_ONLY
     config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items() if k not in skip}
     gains = {f"{c.net.init}/{c.net.act}": c.net.gain for c in cells}
     config.update(acts=list(acts), seeds=list(seeds), gains=gains)
@@ -843,27 +1074,81 @@ def train_flags() -> list[Flag]:
         for f in net_flags(act="sigmoid", std=1.0, bias=0.0)
         if f.name not in ("layers", "width", "batch-size")
     ]
+    size = int_range(1, 10**7)
     return [
         *base,
-        Flag("dataset", choice(*TRAIN_DATASETS), "moons"),
-        Flag("data-dir", lambda raw: None if raw is None else str(raw), None),
-        Flag("train-size", lambda raw: None if raw is None else int_range(1, 10**7)(raw), None),
-        Flag("dev-size", lambda raw: None if raw is None else int_range(1, 10**7)(raw), None),
-        Flag("noise", float_range(0.0, 10.0), 0.2),
-        Flag("hidden", hidden_list, None),
-        Flag("dropout", dropout_list, ()),
-        Flag("loss", choice("auto", "nll"), "auto"),
-        Flag("optimizer", choice("sgd", "adam", "adamw"), "sgd"),
-        Flag("lr", float_range(0.0, 1e6, lo_open=True), 0.2),
-        Flag("momentum", float_range(0.0, 1.0, hi_open=True), 0.0),
-        Flag("nesterov", boolean, False),
-        Flag("weight-decay", float_range(0.0, 1e6), 0.0),
-        Flag("decay-bias", boolean, False),
-        Flag("epochs", int_range(1, 10**7), 100),
-        Flag("batch-size", lambda raw: None if raw is None else int_range(1, 10**7)(raw), None),
-        Flag("log-every", int_range(1, 10**7), 50),
-        Flag("watch", verdict_list(("weights", "grads")), ()),
-        Flag("fail-on", verdict_list(TRAIN_VERDICTS), ()),
+        Flag(
+            "dataset",
+            choice(*TRAIN_DATASETS),
+            "moons",
+            "moons, circles, linreg, digits (8x8, ships with scikit-learn), mnist, fashion-mnist "
+            "(IDX files in --data-dir).",
+        ),
+        Flag(
+            "hidden",
+            hidden_list,
+            None,
+            "Hidden widths: 5 or 256,256, WxK for K layers of W (64x32); 'none' for a linear model "
+            "(default by data set: moons 5, linreg none, digits 256).",
+        ),
+        Flag(
+            "dropout",
+            dropout_list,
+            (),
+            "Drop probability after each hidden layer (one, or one per layer), training only.",
+        ),
+        Flag(
+            "data-dir",
+            lambda raw: None if raw is None else str(raw),
+            None,
+            "Folder with the four MNIST-style IDX files (gzipped or raw).",
+        ),
+        Flag(
+            "train-size",
+            lambda raw: None if raw is None else size(raw),
+            None,
+            "Training examples (default by data set: moons 640, digits 1200, ...).",
+            kind="int",
+        ),
+        Flag(
+            "dev-size",
+            lambda raw: None if raw is None else size(raw),
+            None,
+            "Dev examples; the test set is the rest.",
+            kind="int",
+        ),
+        Flag("noise", float_range(0.0, 10.0), 0.2, "moons, circles: std of the jitter.", kind="float"),
+        Flag(
+            "loss", choice("auto", "nll"), "auto", "auto (by task) or nll (multi-class: log-softmax + NLL)."
+        ),
+        Flag("optimizer", choice("sgd", "adam", "adamw"), "sgd", "sgd, adam or adamw."),
+        Flag("lr", float_range(0.0, 1e6, lo_open=True), 0.2, "Learning rate.", kind="float"),
+        Flag("momentum", float_range(0.0, 1.0, hi_open=True), 0.0, "SGD momentum, in [0, 1).", kind="float"),
+        Flag("nesterov", boolean, False, "Nesterov momentum (SGD with --momentum).", kind="bool"),
+        Flag(
+            "weight-decay",
+            float_range(0.0, 1e6),
+            0.0,
+            "L2 weight decay, on the weights only unless --decay-bias.",
+            kind="float",
+        ),
+        Flag("decay-bias", boolean, False, "Decay the biases too.", kind="bool"),
+        Flag("epochs", int_range(1, 10**7), 100, "Passes over the training set.", kind="int"),
+        Flag(
+            "batch-size",
+            lambda raw: None if raw is None else size(raw),
+            None,
+            "Examples per step (default by data set: whole set for moons, 1 for linreg, 64 for digits).",
+            kind="int",
+        ),
+        Flag("log-every", int_range(1, 10**7), 50, "Print a line (and watch) every N epochs.", kind="int"),
+        Flag(
+            "watch",
+            verdict_list(("weights", "grads")),
+            (),
+            "weights and/or grads: record per-layer snapshots every --log-every epochs to watch.jsonl.",
+        ),
+        fail_on_flag(TRAIN_VERDICTS),
     ]
 
 
@@ -936,15 +1221,30 @@ class GainSpec:
         return {**asdict(self), "acts": list(self.acts)}
 
 
-def gain_spec(given: Mapping[str, Any], config: Path | None = None) -> GainSpec:
-    flags = [
-        Flag("act", act_list, ALL_ACTS),
-        Flag("negative-slope", float_range(0.0, 1.0), 0.01),
-        Flag("samples", int_range(2, 100_000_000), 10_000),
-        Flag("repeats", int_range(1, 10_000), 10),
-        Flag("seed", int_range(0, 2**63 - 1), 0),
+def _shared(*names: str, **defaults: Any) -> list[Flag]:
+    """Some of the model flags, in `names`' order, for a command that builds no model."""
+    by_name = {f.name: f for f in net_flags(**defaults)}
+    return [by_name[n] for n in names]
+
+
+def gain_flags() -> list[Flag]:
+    return [
+        Flag("act", act_list, ALL_ACTS, "Activations (comma list)."),
+        *_shared("negative-slope"),
+        Flag("samples", int_range(2, 100_000_000), 10_000, "N(0,1) draws per estimate.", kind="int"),
+        Flag(
+            "repeats",
+            int_range(1, 10_000),
+            10,
+            "Independent estimates (mean and standard error).",
+            kind="int",
+        ),
+        *_shared("seed"),
     ]
-    v = resolve("gain", flags, given, config)
+
+
+def gain_spec(given: Mapping[str, Any], config: Path | None = None) -> GainSpec:
+    v = resolve("gain", gain_flags(), given, config)
     resources.require(resources.gain(v["samples"]))
     return GainSpec(v["act"], v["negative_slope"], v["samples"], v["repeats"], v["seed"])
 
@@ -963,15 +1263,18 @@ class ActivationsSpec:
         return {**asdict(self), "acts": list(self.acts)}
 
 
-def activations_spec(given: Mapping[str, Any], config: Path | None = None) -> ActivationsSpec:
-    flags = [
-        Flag("act", act_list, ("relu", "sigmoid", "tanh")),
-        Flag("negative-slope", float_range(0.0, 1.0), 0.01),
-        Flag("min", float_range(-1e6, 1e6), -8.0),
-        Flag("max", float_range(-1e6, 1e6), 8.0),
-        Flag("step", float_range(0.0, 1e6, lo_open=True), 0.1),
+def activations_flags() -> list[Flag]:
+    return [
+        Flag("act", act_list, ("relu", "sigmoid", "tanh"), "Activations (comma list)."),
+        *_shared("negative-slope"),
+        Flag("min", float_range(-1e6, 1e6), -8.0, "Grid start.", kind="float"),
+        Flag("max", float_range(-1e6, 1e6), 8.0, "Grid end (excluded).", kind="float"),
+        Flag("step", float_range(0.0, 1e6, lo_open=True), 0.1, "Grid step.", kind="float"),
     ]
-    v = resolve("activations", flags, given, config)
+
+
+def activations_spec(given: Mapping[str, Any], config: Path | None = None) -> ActivationsSpec:
+    v = resolve("activations", activations_flags(), given, config)
     if v["min"] >= v["max"]:
         raise SpecError("--min", f"must be below --max ({v['min']:g} >= {v['max']:g})")
     if (v["max"] - v["min"]) / v["step"] > 1_000_000:
@@ -1004,7 +1307,7 @@ class InitHistSpec:
         return d
 
 
-def init_hist_spec(given: Mapping[str, Any], config: Path | None = None) -> InitHistSpec:
+def init_hist_flags() -> list[Flag]:
     keep = (
         "act",
         "negative-slope",
@@ -1019,14 +1322,18 @@ def init_hist_spec(given: Mapping[str, Any], config: Path | None = None) -> Init
         "seed",
     )
     flags = [f for f in net_flags(act="linear") if f.name in keep]
-    flags += [
-        Flag("init", init_list, ("normal", "uniform")),
-        Flag("samples", int_range(1, 100_000_000), 10_000),
-        Flag("bins", int_range(1, 100_000), 200),
-        Flag("fan-in", int_range(1, 1_000_000), 100),
-        Flag("fan-out", int_range(1, 1_000_000), 100),
+    return [
+        Flag("init", init_list, ("normal", "uniform"), "Initialisers (comma list)."),
+        *reworded(flags, act="Activation whose gain --gain auto uses."),
+        Flag("samples", int_range(1, 100_000_000), 10_000, "Weights drawn per init.", kind="int"),
+        Flag("bins", int_range(1, 100_000), 200, "Histogram bins.", kind="int"),
+        Flag("fan-in", int_range(1, 1_000_000), 100, "Fan-in of the drawn matrices.", kind="int"),
+        Flag("fan-out", int_range(1, 1_000_000), 100, "Fan-out of the drawn matrices.", kind="int"),
     ]
-    v = resolve("init-hist", flags, given, config)
+
+
+def init_hist_spec(given: Mapping[str, Any], config: Path | None = None) -> InitHistSpec:
+    v = resolve("init-hist", init_hist_flags(), given, config)
     if "lsuv" in v["init"]:
         raise SpecError("--init", "lsuv depends on data; init-hist draws weights alone (try orthogonal)")
     base = {

@@ -142,7 +142,7 @@ def test_backward_reports_gradient_flow():
 
 
 def test_weights_do_not_depend_on_batch_size(monkeypatch):
-    from nninit_cli.experiments import std_trace as module
+    from nninit_cli.model import builder as module
 
     seen: dict[int, list] = {}
     real = module.init_weight

@@ -22,13 +22,23 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from nninit_cli.data.datasets import load_dataset
 from nninit_cli.experiments.std_trace import signal_verdicts
-from nninit_cli.model.acts import saturated, torch_act
-from nninit_cli.model.builder import build_mlp, lsuv_fit
-from nninit_cli.model.inits import init_bias, init_weight, lsuv_rescale
+from nninit_cli.model.acts import saturated
+from nninit_cli.model.builder import (
+    Block,
+    activations,
+    build,
+    build_model,
+    lsuv_fit,
+    materialise,
+    named_linears,
+)
 from nninit_cli.model.torchenv import generator, resolve_device, resolve_dtype
+from nninit_cli.probes import OutputStats, signal_stats
+from nninit_cli.registry import ACTIVATIONS
 from nninit_cli.results import STD_TRACE_VERDICTS, CellResult, CompareResult, Spread
 from nninit_cli.specs import CellSpec, CompareSpec, NetSpec
 
@@ -62,80 +72,91 @@ def _per_slice_std(t: torch.Tensor) -> torch.Tensor:
     return t.double().flatten(1).std(dim=1, correction=0)
 
 
-def draw_layer(
-    nets: list[NetSpec], gens: list[torch.Generator], width: int
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """One layer's weights (K x width x width) and biases for K stacks, each
-    slice drawn in place from its own stream: the part no batching can remove."""
-    k = len(nets)
-    w = torch.empty(k, width, width)
-    b = torch.empty(k, width) if nets[0].bias != "none" else None
-    for i, (n, g) in enumerate(zip(nets, gens, strict=True)):
-        init_weight(w[i], n, g)
-        if b is not None:
-            init_bias(b[i], n, g, width)
-    return w, b
+def member_model(net: NetSpec, x0: torch.Tensor, device: torch.device, dtype: torch.dtype) -> nn.Module:
+    """One (cell, seed) stack exactly as std-trace builds it: the builder's
+    stack form, drawn from the seed's weight stream, LSUV fitted on its own
+    input batch."""
+    model = materialise(build(net), net, device, dtype)
+    if net.init == "lsuv":
+        lsuv_fit(model, net, x0.to(device, dtype))
+    return model
+
+
+class _Collect:
+    """Probes for the batched forward: each hooked module's `signal_stats`,
+    kept as tensors so that `torch.func.vmap` hands them back per slice."""
+
+    def __init__(self, rows: list[nn.Module], acts: list[nn.Module], act: str) -> None:
+        sat = (lambda y: saturated(act, y)) if ACTIVATIONS[act].saturates else None
+        self.rows = OutputStats(rows, signal_stats)
+        self.acts = OutputStats(acts, lambda y: signal_stats(y, sat))
+
+    def take(self) -> dict[str, torch.Tensor]:
+        rows, acts = self.rows.stats, self.acts.stats
+        last = acts[-1]
+        out = {
+            "std": torch.stack([s["std"] for s in rows]),
+            "finite": torch.stack([s["finite"] for s in rows]),
+            "zero_frac": torch.stack([s["zero_frac"] for s in acts]).max(),
+            "dead_units": torch.stack([s["dead_units"] for s in acts]).max(),
+        }
+        if "saturated_frac" in last:
+            out["saturated_frac"] = last["saturated_frac"]
+        return out
+
+    def remove(self) -> None:
+        self.rows.remove()
+        self.acts.remove()
 
 
 def _probe(cells: list[CellSpec]) -> list[list[_SeedProbe]]:
-    """Forward and backward through K = sum(len(cell.seeds)) stacks at once.
-    Every cell must share `shape_key`."""
+    """Forward and backward through K = sum(len(cell.seeds)) stacks at once:
+    K models from the builder, their parameters stacked, and one model's
+    forward mapped over them with `torch.func.vmap`, the probes' hooks
+    included.  Every cell must share `shape_key`."""
+    from torch.func import functional_call, stack_module_state, vmap
+
     net0 = cells[0].net
     device = resolve_device(net0.device)
     dtype = resolve_dtype(net0.dtype, device)
     members = [(c, s) for c, cell in enumerate(cells) for s in cell.seeds]
     nets = [replace(cells[c].net, seed=s) for c, s in members]
-    gens = [generator(s, "weights") for _, s in members]
-    lsuv = torch.tensor([n.init == "lsuv" for n in nets])
-    width, batch, depth = net0.width, net0.batch_size, net0.layers
-    f = torch_act(net0.act, net0.negative_slope)
+    x0 = torch.stack([input_batch(n.seed, n.batch_size, n.width) for n in nets])
+    models = [member_model(n, x0[i], device, dtype) for i, n in enumerate(nets)]
+    params, buffers = stack_module_state(models)
+    del models
+    base = build(net0)  # on the meta device: the shape the stacked tensors fill
+    fcs = [name for name, _ in named_linears(base)]
+    params = {k: v.detach() for k, v in params.items()}
+    ends = (f"{fcs[0]}.weight", f"{fcs[-1]}.weight")  # only these gradients are read
+    for key in ends:
+        params[key].requires_grad_(True)
+    rows = [m for m in base.modules() if isinstance(m, Block)] if net0.residual else activations(base)
+    probe = _Collect(rows, activations(base), net0.act)
 
-    x0 = torch.stack([input_batch(s, batch, width) for _, s in members])
-    x = x0.to(device, dtype)
-    k = len(members)
-    stds: list[torch.Tensor] = []
-    zero_fracs: list[torch.Tensor] = []
-    dead_units: list[torch.Tensor] = []
-    first_bad = torch.zeros(k, dtype=torch.long)  # 0: finite so far
-    weights: list[torch.Tensor] = []
-    for layer in range(1, depth + 1):
-        w, b = draw_layer(nets, gens, width)
-        w = w.to(device, dtype)
-        b = None if b is None else b.to(device, dtype)
-        if lsuv.any():  # fitted on each slice's own batch, as std-trace does
-            sub = w[lsuv]
-            lsuv_rescale(sub, None if b is None else b[lsuv], x.detach()[lsuv])
-            w[lsuv] = sub
-        if layer in (1, depth):
-            # only the first and last weight gradients are read.  Their leaf is W^T
-            # stored contiguous: batched matmuls backpropagate into it 3-5x faster
-            # than into a transposed view (the norm is the same).
-            wt = w.transpose(1, 2).contiguous().requires_grad_(True)
-            weights.append(wt)
-        else:
-            wt = w.transpose(1, 2)
-        pre = x @ wt
-        x = f(pre if b is None else pre + b.unsqueeze(1))
-        y = x.detach()
-        stds.append(_per_slice_std(y))
-        zero_fracs.append((y == 0).double().flatten(1).mean(dim=1))
-        dead_units.append((y == 0).all(dim=1).double().mean(dim=1))
-        bad = ~torch.isfinite(y).flatten(1).all(dim=1)
-        first_bad = torch.where((first_bad == 0) & bad, torch.full_like(first_bad, layer), first_bad)
+    def forward(p: dict, b: dict, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return functional_call(base, (p, b), (x,)), probe.take()
 
-    cot = torch.stack([cotangent(s, (batch, width)) for _, s in members]).to(device, dtype)
-    x.backward(cot)
-    g_first = weights[0].grad.double().flatten(1).norm(dim=1)
-    g_last = weights[-1].grad.double().flatten(1).norm(dim=1)
-    sat = saturated(net0.act, y)
-    final_sat = None if sat is None else sat.double().flatten(1).mean(dim=1).tolist()
+    try:
+        top, stats = vmap(forward, randomness="error")(params, buffers, x0.to(device, dtype))
+    finally:
+        probe.remove()
+    cot = torch.stack([cotangent(n.seed, (n.batch_size, n.width)) for n in nets]).to(device, dtype)
+    top.backward(cot)
+    g_first = params[ends[0]].grad.double().flatten(1).norm(dim=1)
+    g_last = params[ends[1]].grad.double().flatten(1).norm(dim=1)
 
+    depth = stats["std"].shape[1]
+    bad = ~stats["finite"]
+    first_bad = torch.where(bad.any(dim=1), bad.double().argmax(dim=1) + 1, torch.zeros(len(nets))).long()
     in_std = _per_slice_std(x0).tolist()
-    std_rows = torch.stack(stds, dim=1).tolist()
-    zero_max = torch.stack(zero_fracs, dim=1).max(dim=1).values.tolist()
-    dead_max = torch.stack(dead_units, dim=1).max(dim=1).values.tolist()
+    std_rows = stats["std"].tolist()
+    zero_max = stats["zero_frac"].tolist()
+    dead_max = stats["dead_units"].tolist()
+    final_sat = stats["saturated_frac"].tolist() if "saturated_frac" in stats else None
     first = first_bad.tolist()
     ratio = (g_first / g_last).tolist()
+    assert depth == net0.layers
     out: list[list[_SeedProbe]] = [[] for _ in cells]
     for i, (c, _) in enumerate(members):
         out[c].append(
@@ -159,9 +180,9 @@ def _train(cell: CellSpec, seed: int) -> tuple[float, float]:
     dtype = resolve_dtype(net.dtype, device)
     data = load_dataset(cell.dataset, seed)
     train, dev = data.train.to(device, dtype), data.dev.to(device, dtype)
-    model = build_mlp(net, data.in_features, 1).to(device, dtype)
+    model = build_model(net, data.in_features, 1).to(device, dtype)
     if net.init == "lsuv":
-        lsuv_fit(model, train.x)
+        lsuv_fit(model, net, train.x)
     opt = torch.optim.SGD(model.parameters(), lr=cell.lr)
     for _ in range(cell.train_epochs):
         opt.zero_grad(set_to_none=True)
