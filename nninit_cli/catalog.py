@@ -17,7 +17,7 @@ def catalog(negative_slope: float = 0.01) -> dict[str, Any]:
             {
                 "name": name,
                 "aliases": list(info.aliases),
-                "formula": info.summary,
+                "formula": info.formula,
                 "torch_gain": registry.torch_gain(name, negative_slope),
                 "fixed_point_gain": fixed_point_gain(name, negative_slope),
                 "auto_gain": gain,
@@ -28,7 +28,7 @@ def catalog(negative_slope: float = 0.01) -> dict[str, Any]:
         {
             "name": name,
             "aliases": list(info.aliases),
-            "flags": [f"--{p}" for p in info.params],
+            "flags": [f"--{p}" for p in info.flags],
             "std": info.std_formula,
         }
         for name, info in registry.INITS.items()

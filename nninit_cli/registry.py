@@ -1,120 +1,67 @@
-"""Names, aliases, parameters and gains of every activation and initialiser.
+"""The activation and initialiser records by name and alias, and the lookups on them.
 
-This module is deliberately free of torch: `nninit --help`, `nninit list` and every
-usage error are answered from here, so they cost milliseconds instead of the
-second and a half that `import torch` takes.  The torch implementations live in
-`nninit_cli.model`; a test checks that both sides agree name for name.
+The records themselves, one per activation and per initialiser, are in
+`nninit_cli.activations` and `nninit_cli.initialisers`; this module indexes
+them (refusing a name or alias that two records claim) and answers the
+questions the flags ask: which name does `--act` mean, what gain does torch
+use.  Free of torch and numpy, like the records: `nninit --help`, `nninit
+list` and every usage error are answered from here in milliseconds.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from collections.abc import Iterable
+from typing import TypeVar
+
+from nninit_cli.activations import ACTIVATION_RECORDS, ActivationRecord
+from nninit_cli.initialisers import INITIALISER_RECORDS, InitialiserRecord
+
+R = TypeVar("R", ActivationRecord, InitialiserRecord)
 
 
-@dataclass(frozen=True)
-class ActInfo:
-    """One activation: its canonical name, aliases and what PyTorch calls it.
-
-    `torch_gain_name` is the `nonlinearity` argument that
-    `torch.nn.init.calculate_gain` understands, or None where torch has no gain
-    for it (then `--gain auto` uses the fixed-point gain, see `theory.fixed_point_gain`).
-    """
-
-    name: str
-    aliases: tuple[str, ...]
-    torch_gain_name: str | None
-    summary: str
-    saturates: bool = False  # a saturated fraction is reported for these
+def _key(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
 
 
-ACTIVATIONS: dict[str, ActInfo] = {
-    a.name: a
-    for a in (
-        ActInfo("linear", ("identity", "none"), "linear", "f(x) = x"),
-        ActInfo("sigmoid", (), "sigmoid", "1 / (1 + e^-x)", saturates=True),
-        ActInfo("tanh", (), "tanh", "tanh(x)", saturates=True),
-        ActInfo("relu", (), "relu", "max(0, x)"),
-        ActInfo("lrelu", ("leaky_relu", "leaky-relu"), "leaky_relu", "x>0 ? x : slope*x"),
-        ActInfo("elu", (), None, "x>0 ? x : e^x-1"),
-        ActInfo("selu", (), "selu", "1.0507*elu(x,1.6733)"),
-        ActInfo("gelu", (), None, "x * Phi(x)"),
-        ActInfo("silu", ("swish",), None, "x * sigmoid(x)"),
-        ActInfo("softplus", (), None, "log(1 + e^x)"),
-    )
-}
+def _index(records: Iterable[R], kind: str) -> dict[str, R]:
+    """Records by canonical name, in their order; a name or alias claimed
+    twice fails here, at import, rather than resolving to either."""
+    table: dict[str, R] = {}
+    seen: dict[str, str] = {}
+    for rec in records:
+        if _key(rec.name) != rec.name:
+            raise ValueError(f"{kind} {rec.name!r}: a name is lower case with - (as {_key(rec.name)!r})")
+        for spelling in (rec.name, *rec.aliases):
+            key = _key(spelling)
+            if seen.get(key, rec.name) != rec.name:
+                raise ValueError(f"{kind} {rec.name!r}: {spelling!r} is already {seen[key]!r}")
+            seen[key] = rec.name
+        table[rec.name] = rec
+    return table
 
 
-@dataclass(frozen=True)
-class InitInfo:
-    """One initialiser: the flags it reads and the std it gives a weight."""
+ACTIVATIONS: dict[str, ActivationRecord] = _index(ACTIVATION_RECORDS, "activation")
+INITS: dict[str, InitialiserRecord] = _index(INITIALISER_RECORDS, "initialiser")
 
-    name: str
-    aliases: tuple[str, ...]
-    params: tuple[str, ...]  # flag names (without --) the initialiser reads
-    std_formula: str
-    uses_gain: bool = False
-    zero_mean: bool = True  # False where the weights' mean depends on flags
-
-
-INITS: dict[str, InitInfo] = {
-    i.name: i
-    for i in (
-        InitInfo("zeros", (), (), "0"),
-        InitInfo("constant", (), ("value",), "0 (every weight = value)", zero_mean=False),
-        InitInfo("normal", (), ("mean", "std"), "std", zero_mean=False),
-        InitInfo("uniform", (), ("low", "high"), "(high - low) / sqrt(12)", zero_mean=False),
-        InitInfo("trunc-normal", (), ("mean", "std"), "0.880 * std (cut at mean +- 2 std)", zero_mean=False),
-        InitInfo("xavier-uniform", ("xavier",), ("gain",), "gain * sqrt(2 / (fan_in + fan_out))", True),
-        InitInfo("xavier-normal", (), ("gain",), "gain * sqrt(2 / (fan_in + fan_out))", True),
-        InitInfo("kaiming-normal", ("kaiming",), ("gain", "fan-mode"), "gain / sqrt(fan)", True),
-        InitInfo("kaiming-uniform", (), ("gain", "fan-mode"), "gain / sqrt(fan)", True),
-        InitInfo("orthogonal", (), ("gain",), "gain / sqrt(fan_in) (rows orthonormal x gain)", True),
-        InitInfo("eye", ("identity",), (), "identity matrix (not random)"),
-        InitInfo("sparse", (), ("sparsity", "std"), "std * sqrt(1 - sparsity)"),
-        InitInfo("default", (), (), "1 / sqrt(3 * fan_in) (nn.Linear's own init)"),
-        InitInfo("lsuv", (), (), "orthogonal, then scaled until pre-activation std = 1 on the data"),
-    )
-}
-
-# PyTorch's gains (torch.nn.init.calculate_gain), written out so that no torch
-# import is needed to resolve `--gain auto`; tests compare them with torch.
-_TORCH_GAINS = {
-    "linear": 1.0,
-    "sigmoid": 1.0,
-    "tanh": 5.0 / 3.0,
-    "relu": math.sqrt(2.0),
-    "selu": 3.0 / 4.0,
+# What torch's functions use when no gain is passed (`--gain torch`):
+# xavier_* and orthogonal_ 1, kaiming_* leaky_relu with a=0, i.e. sqrt(2).
+TORCH_DEFAULT_GAINS: dict[str, float] = {
+    name: rec.torch_default_gain for name, rec in INITS.items() if rec.torch_default_gain is not None
 }
 
 
 def torch_gain(act: str, negative_slope: float = 0.01) -> float | None:
     """`torch.nn.init.calculate_gain` for `act`, or None where torch has none."""
-    info = ACTIVATIONS[act]
-    if info.torch_gain_name is None:
-        return None
-    if info.torch_gain_name == "leaky_relu":
-        return math.sqrt(2.0 / (1.0 + negative_slope**2))
-    return _TORCH_GAINS[info.torch_gain_name]
+    gain = ACTIVATIONS[act].torch_gain
+    return None if gain is None else gain(negative_slope)
 
 
-# What torch's functions use when no gain is passed: xavier_* and orthogonal_
-# default to 1, kaiming_* to leaky_relu with a=0, i.e. sqrt(2).
-TORCH_DEFAULT_GAINS = {
-    "xavier-uniform": 1.0,
-    "xavier-normal": 1.0,
-    "kaiming-normal": math.sqrt(2.0),
-    "kaiming-uniform": math.sqrt(2.0),
-    "orthogonal": 1.0,
-}
-
-
-def _lookup(table: dict, name: str) -> str | None:
-    key = name.strip().lower().replace("_", "-")
+def _lookup(table: dict[str, R], name: str) -> str | None:
+    key = _key(name)
     if key in table:
         return key
-    for canonical, info in table.items():
-        if key in (a.replace("_", "-") for a in info.aliases):
+    for canonical, rec in table.items():
+        if key in (_key(a) for a in rec.aliases):
             return canonical
     return None
 

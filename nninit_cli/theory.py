@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nninit_cli.registry import torch_gain
+from nninit_cli.initialisers import TRUNC_VAR_FACTOR as TRUNC_VAR_FACTOR  # importable from here too
+from nninit_cli.registry import ACTIVATIONS, INITS, torch_gain
 
 Array = np.ndarray
 ActFn = Callable[[Array], Array]
@@ -52,40 +53,11 @@ _W2 = np.outer(_gw, _gw)
 BAND_Z = 1.6448536269514722  # the 5% / 95% quantiles of N(0, 1)
 
 
-def _sigmoid(x: Array) -> Array:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
-def _elu(x: Array) -> Array:
-    return np.where(x > 0, x, np.expm1(np.minimum(x, 0.0)))
-
-
-_erf = np.frompyfunc(math.erf, 1, 1)
-
-
-def _gelu(x: Array) -> Array:
-    return x * 0.5 * (1.0 + _erf(x / math.sqrt(2.0)).astype(np.float64))
-
-
-_SELU_ALPHA = 1.6732632423543772
-_SELU_SCALE = 1.0507009873554805
-
-
 def numpy_act(act: str, negative_slope: float = 0.01) -> ActFn:
-    """The activation as a float64 numpy function (the torch one is in model.acts)."""
-    table: dict[str, ActFn] = {
-        "linear": lambda x: x,
-        "sigmoid": _sigmoid,
-        "tanh": np.tanh,
-        "relu": lambda x: np.maximum(x, 0.0),
-        "lrelu": lambda x: np.where(x > 0, x, negative_slope * x),
-        "elu": _elu,
-        "selu": lambda x: _SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(np.minimum(x, 0.0))),
-        "gelu": _gelu,
-        "silu": lambda x: x * _sigmoid(x),
-        "softplus": lambda x: np.logaddexp(0.0, x),
-    }
-    return table[act]
+    """The activation as a float64 numpy function: its record's `numpy_fn`
+    (`nninit_cli.activations`; the torch one is `model.acts.torch_act`)."""
+    fn = ACTIVATIONS[act].numpy_fn
+    return lambda x: fn(x, negative_slope)
 
 
 def gaussian_moments(f: ActFn, mean: float, var: float) -> tuple[float, float, float]:
@@ -244,40 +216,11 @@ def predict_stack(
     return out
 
 
-TRUNC_VAR_FACTOR = 1.0 - 2 * 2.0 * math.exp(-2.0) / math.sqrt(2 * math.pi) / math.erf(2.0 / math.sqrt(2))
-"""Var of N(0, 1) cut at +-2, relative to 1: 0.774 (std factor 0.880)."""
-
-
 def weight_variance_gain(net, fan_in: int, fan_out: int) -> float | None:
-    """v = fan_in * Var(w) for `net`'s initialiser, or None where the mean-field
+    """v = fan_in * Var(w) for `net`'s initialiser (its record's
+    `variance_gain`, `nninit_cli.initialisers`), or None where the mean-field
     theory does not apply (weights with a non-zero mean, or not random)."""
-    name = net.init
-    if name == "zeros" or (name == "constant" and net.value == 0.0):
-        return 0.0
-    if name in ("constant", "eye"):
-        return None
-    if name in ("normal", "trunc-normal"):
-        if net.mean != 0.0:
-            return None
-        factor = TRUNC_VAR_FACTOR if name == "trunc-normal" else 1.0
-        return fan_in * net.std**2 * factor
-    if name == "uniform":
-        if net.low != -net.high:
-            return None
-        return fan_in * (net.high - net.low) ** 2 / 12.0
-    if name in ("xavier-uniform", "xavier-normal"):
-        return fan_in * net.gain**2 * 2.0 / (fan_in + fan_out)
-    if name in ("kaiming-normal", "kaiming-uniform"):
-        fan = fan_in if net.fan_mode == "fan_in" else fan_out
-        return fan_in * net.gain**2 / fan
-    if name == "orthogonal":
-        return net.gain**2 * min(1.0, fan_in / fan_out)
-    if name == "sparse":
-        zeros_per_column = math.ceil(net.sparsity * fan_out)
-        return fan_in * net.std**2 * (1.0 - zeros_per_column / fan_out)
-    if name == "default":
-        return 1.0 / 3.0
-    return None
+    return INITS[net.init].variance_gain(net, fan_in, fan_out)
 
 
 def bias_terms(net, fan_in: int) -> tuple[float, float]:

@@ -320,3 +320,268 @@ def test_compare_activation_and_init_hist_figures_are_readable(compare6, lessons
     assert_readable(fig)
     shown = [a for a in fig.axes if a.get_visible()]
     assert all(a.get_xlabel() == "weight value" and a.get_ylabel() == "density" for a in shown)
+
+
+# ---------------------------------------------------------------------------
+# the residual MLP: per-block tables, the stream's figure, Linear-named gradients
+
+
+@pytest.fixture(scope="module")
+def res_trace():
+    from nninit_cli.experiments.std_trace import run_std_trace
+
+    flags = {"arch": "resmlp", "layers": 40, "width": 64, "act": "relu", "init": "kaiming", "backward": True}
+    return run_std_trace(specs.std_trace_spec(flags))
+
+
+@pytest.fixture(scope="module")
+def res_tanh():
+    from nninit_cli.experiments.std_trace import run_std_trace
+
+    flags = {"arch": "resmlp", "layers": 6, "width": 32, "act": "tanh", "init": "kaiming", "norm": "batch",
+             "norm_position": "post", "residual_init": "skipinit", "backward": True}  # fmt: skip
+    return run_std_trace(specs.std_trace_spec(flags))
+
+
+@pytest.fixture(scope="module")
+def res_grads():
+    from nninit_cli.experiments.grad_norms import run_grad_norms
+
+    flags = {"arch": "resmlp", "layers": 4, "width": 16, "act": "relu,tanh", "init": "kaiming",
+             "norm": "layer", "residual_init": "skipinit"}  # fmt: skip
+    return run_grad_norms(specs.grad_norms_spec(flags))
+
+
+def _block_rows(items) -> list[list[str]]:
+    grid = next(item for item in items if isinstance(item, table.Grid))
+    assert grid.cols[0].header == "block"
+    return [cells for cells, _ in grid.rows if cells[0] != "..."]
+
+
+@pytest.mark.parametrize(("every", "show_all"), [(None, False), (7, False), (None, True)])
+def test_resmlp_trace_table_has_one_row_per_shown_block(res_trace, every, show_all):
+    items = table.std_trace_tables(res_trace, every, show_all)
+    assert_whole(items)
+    rows = _block_rows(items)
+    shown = table.pick_rows(40, 40, None, every, show_all)
+    assert [int(cells[0]) for cells in rows] == shown
+    assert len(rows) == (40 if show_all else len(shown)) and (show_all or len(rows) < 25)
+    grid = next(item for item in items if isinstance(item, table.Grid))
+    headers = [c.header for c in grid.cols]
+    for cells in rows:
+        r = res_trace.layers[int(cells[0]) - 1]
+        by = dict(zip(headers, cells, strict=True))
+        assert by["stream\nstd"] == table.num(r.std)
+        assert by["branch\nstd"] == table.num(r.branch_std)
+        assert by["ratio"] == table.num(r.branch_ratio)
+        assert by["avg sq\nmean"] == table.num(r.sq_mean)
+        assert by["zeros"] == table.pct(r.zero_frac)
+        assert by["theory"] == table.num(r.predicted_std)
+        assert by["90% band"] == f"{table.num(r.predicted_band[0])}-{table.num(r.predicted_band[1])}"
+    # --backward: a second table, the same blocks, the gradient on the stream
+    grads = [item for item in items if isinstance(item, table.Grid)][1]
+    assert [int(cells[0]) for cells, _ in grads.rows if cells[0] != "..."] == shown
+    first = grads.rows[0][0]
+    assert first[1] == table.num(res_trace.layers[0].grad_std)
+
+
+def test_resmlp_trace_title_and_summary_say_blocks_and_the_stream(res_trace, res_tanh):
+    items = table.std_trace_tables(res_trace, None, False)
+    assert items[0].startswith("std-trace: resmlp, 40 blocks x 64, act relu")
+    assert items[1] == "x <- x + branch(x), branch = Linear relu Linear (gains 1, 1.414)"
+    summary = table.std_trace_summary(res_trace)
+    assert "after 40 blocks" in summary and "stream std" in summary and "layer" not in summary
+    tanh = table.std_trace_tables(res_tanh, None, False)
+    assert tanh[1].startswith("x <- BatchNorm(x + gate * branch(x)), branch = Linear tanh Linear")
+    assert "skipinit: gate starts at 0" in tanh[1]
+    headers = [c.header for c in _grid(tanh).cols]
+    assert "sat" in headers  # tanh saturates: its column is shown, and the table still fits
+    assert_whole(tanh)
+    # skipinit: the branch adds exactly nothing, and the table says 0
+    assert all(cells[2] == "0" for cells in _block_rows(tanh))
+
+
+def _grid(items):
+    return next(item for item in items if isinstance(item, table.Grid))
+
+
+def test_mlp_trace_table_keeps_its_columns_and_words():
+    from nninit_cli.experiments.std_trace import run_std_trace
+
+    res = run_std_trace(specs.std_trace_spec({"act": "relu", "init": "kaiming", "layers": 12, "width": 64}))
+    items = table.std_trace_tables(res, None, False)
+    assert items[0] == "std-trace: 12 x 64, act relu, init kaiming-normal (gain 1.414), seed 0"
+    grid = _grid(items)
+    assert [c.header for c in grid.cols] == ["layer", "mean", "std", "pre std", "zeros", "theory", "90% band"]
+    cells = grid.rows[4][0]
+    r = res.layers[4]
+    assert cells == [
+        "5", table.num(r.mean), table.num(r.std), table.num(r.pre_std), table.pct(r.zero_frac),
+        table.num(r.predicted_std), f"{table.num(r.predicted_band[0])}-{table.num(r.predicted_band[1])}",
+    ]  # fmt: skip
+    assert len(items) == 2
+    assert table.std_trace_summary(res).endswith(
+        f"std {table.num(res.input_std)} in -> {table.num(res.final_std)} after 12 layers "
+        f"(x{table.num(res.std_ratio)})"
+    )
+
+
+def _written(path) -> bytes:
+    data = path.read_bytes()
+    if path.suffix == ".png":
+        assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    else:
+        assert b"<svg" in data[:2000]
+    return data
+
+
+def test_resmlp_trace_figure_is_written_and_readable(res_trace, tmp_path):
+    plot.std_trace_plot(res_trace, tmp_path / "trace.png")
+    _written(tmp_path / "trace.png")
+    fig = plot.std_trace_figure(res_trace)
+    plot.save(fig, tmp_path / "trace.svg")
+    _written(tmp_path / "trace.svg")
+    assert_readable(fig)
+    stream, drift, grads = fig.axes[:3]
+    assert stream.get_title() == "the stream and the branch" and stream.get_xlabel() == "block"
+    assert "mean drift" in drift.get_title() and "backward" in grads.get_title()
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    for want in (
+        "stream std (block 0: the input)",
+        "branch std",
+        "avg squared mean",
+        "90% band at this width",
+    ):
+        assert want in labels
+    # the stream's line starts at block 0 with the input's std and has one point per block
+    line = stream.get_lines()[0]
+    assert list(line.get_xdata()) == list(range(41))
+    assert line.get_ydata()[0] == pytest.approx(res_trace.input_std)
+    assert line.get_ydata()[-1] == pytest.approx(res_trace.final_std)
+
+
+def test_resmlp_skipinit_figure_says_the_branch_is_zero(res_tanh):
+    fig = plot.std_trace_figure(res_tanh)
+    assert_readable(fig)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "branch std: exactly 0, not drawn" in labels
+    # a stream that holds still is a flat line, not float noise blown up
+    bottom, top = fig.axes[0].get_ylim()
+    assert top / bottom > 1.05
+
+
+def test_resmlp_grad_norms_table_shows_every_parameter(res_grads):
+    items = table.grad_norms_tables(res_grads, show_all=False)
+    text = assert_whole(items)
+    assert items[0].startswith("resmlp, 2 in, 4 blocks x 16, 1 out, moons")
+    assert items[1].startswith("x <- x + gate * branch(x), branch = LayerNorm Linear act Linear")
+    grid = items[3]
+    names = [cells[0] for cells, _ in grid.rows]
+    assert names == [p.name for p in res_grads.runs[0].params]  # 4 blocks: all shown, in order
+    assert "block2.branch.norm.weight" in names and "block3.branch.skip.gate" in names
+    gate = next(cells for cells, _ in grid.rows if cells[0] == "block1.branch.skip.gate")
+    assert gate[1] == "scalar"
+    for run in res_grads.runs:
+        by = {p.name: p.grad_norm for p in run.params}
+        ratio = table.num(by["stem.weight"] / by["head.weight"])
+        assert any(line.split()[:2] == [run.act, ratio] for line in text.splitlines())
+        # skipinit: gate 0, so the branch's Linears get exactly zero gradient at step 1
+        assert by["block1.branch.fc1.weight"] == 0.0
+
+
+def test_resmlp_grad_norms_deep_table_thins_blocks_keeps_stem_and_head():
+    from nninit_cli.experiments.grad_norms import run_grad_norms
+
+    flags = {"arch": "resmlp", "layers": 40, "width": 8, "act": "tanh", "init": "kaiming", "steps": 2}
+    res = run_grad_norms(specs.grad_norms_spec(flags))
+    items = table.grad_norms_tables(res, show_all=False)
+    assert_whole(items)
+    names = [cells[0] for cells, _ in items[3].rows]
+    assert names[:2] == ["stem.weight", "stem.bias"] and names[-2:] == ["head.weight", "head.bias"]
+    blocks = sorted({int(n.split(".")[0][5:]) for n in names if n.startswith("block")})
+    assert blocks == table.pick_rows(40, 40, None, None, False)
+    assert "|grad stem.weight| / |grad head.weight|" in render(items, width=200)
+    fig = plot.grad_norms_figure(res)
+    assert_readable(fig)
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert ticks[0] == "stem" and ticks[-1] == "head" and "b5" in ticks
+
+
+def test_resmlp_grad_norms_figure_is_written_and_labels_linears(res_grads, tmp_path):
+    plot.grad_norms_plot(res_grads, tmp_path / "grads.png")
+    _written(tmp_path / "grads.png")
+    fig = plot.grad_norms_figure(res_grads)
+    plot.save(fig, tmp_path / "grads.svg")
+    _written(tmp_path / "grads.svg")
+    assert_readable(fig)
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert ticks == [
+        "stem",
+        "b1.fc1",
+        "b1.fc2",
+        "b2.fc1",
+        "b2.fc2",
+        "b3.fc1",
+        "b3.fc2",
+        "b4.fc1",
+        "b4.fc2",
+        "head",
+    ]
+    # one point per Linear: norms and gates are left to the table
+    relu = fig.axes[0].get_lines()[0]
+    assert len(relu.get_xdata()) == 10
+    assert "norm and gate gradients" in fig._suptitle.get_text()
+
+
+def test_resmlp_init_compare_names_the_architecture():
+    from nninit_cli.experiments.init_compare import run_init_compare
+
+    flags = {"acts": "relu,tanh", "inits": "kaiming,normal", "layers": 6, "width": 16, "seeds": 1,
+             "arch": "resmlp", "norm": "layer", "residual_scale": "invsqrt"}  # fmt: skip
+    res = run_init_compare(specs.init_compare_spec(flags))
+    items = table.compare_tables(res)
+    assert_whole(items)
+    assert items[0].startswith("init-compare: resmlp, 6 blocks x 16")
+    assert items[1] == "x <- x + branch(x)/sqrt(6), branch = LayerNorm Linear act Linear"
+    assert "final/input stream std" in items[-1]
+    fig = plot.compare_figure(res)
+    assert_readable(fig)
+    assert fig.axes[0].get_xlabel() == "block" and "resmlp" in fig._suptitle.get_text()
+
+
+def test_resmlp_trace_rows_go_to_csv_with_the_band_split(res_trace, tmp_path):
+    import csv
+
+    from nninit_cli.render.csv_out import write_rows
+
+    rows = res_trace.to_dict()["blocks"]
+    write_rows(tmp_path / "blocks.csv", rows)
+    with open(tmp_path / "blocks.csv", newline="") as fh:
+        read = list(csv.DictReader(fh))
+    assert len(read) == 40
+    assert {"block", "std", "branch_std", "branch_ratio", "sq_mean", "predicted_band_lo"} <= set(read[0])
+    assert float(read[9]["branch_std"]) == res_trace.layers[9].branch_std
+
+
+def test_cli_resmlp_trace_table_csv_and_figure(cli, monkeypatch, tmp_path):
+    import csv
+
+    monkeypatch.setenv("COLUMNS", "80")
+    args = ["--arch", "resmlp", "--layers", "5", "--width", "32", "--act", "relu", "--init", "kaiming"]
+    r = cli(
+        "std-trace",
+        *args,
+        "--norm",
+        "layer",
+        "--csv",
+        str(tmp_path / "b.csv"),
+        "--plot",
+        str(tmp_path / "b.png"),
+    )
+    assert r.code == 0 and "Traceback" not in r.err
+    assert max(cell_len(line) for line in r.out.splitlines()) <= 80 and "…" not in r.out
+    assert "after 5 blocks" in r.out.splitlines()[-1]
+    with open(tmp_path / "b.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [row["block"] for row in rows] == ["1", "2", "3", "4", "5"]
+    _written(tmp_path / "b.png")

@@ -1,6 +1,7 @@
-"""What every command does once its result is in: files, then stdout, then the
---fail-on exit code.  Files are written before stdout so that a script reading
-the JSON can rely on them."""
+"""The one output path of every command: check the output paths before any
+work, then, once the result is in, files, then stdout, then the --fail-on exit
+code.  Files are written before stdout so that a script reading the JSON can
+rely on them."""
 
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -13,7 +14,8 @@ from nninit_cli.errors import EXIT_FAIL_ON, EXIT_OK
 
 def check_outputs(shared: Shared, extra: Mapping[str, Path | None] | None = None) -> None:
     """Refuse bad --csv / --plot paths (and a command's `extra` outputs, flag ->
-    path) before any work is done: see io.check_output_paths."""
+    path) before any work is done: see io.check_output_paths.  A file may not
+    be the --config file, nor stdout when --json holds it."""
     from nninit_cli.errors import SpecError
     from nninit_cli.io import check_output_paths, is_stdout
     from nninit_cli.render.plot import check_plot_path
@@ -32,21 +34,27 @@ def emit(
     results: dict[str, Any],
     shared: Shared,
     *,
-    renderables: Callable[[], Iterable[Any]],
-    summary: str,
-    csv_rows: Callable[[], list[dict[str, Any]]] | None = None,
+    tables: Callable[[], Iterable[Any]],
+    summary: str | None = None,
+    rows: Callable[[], list[dict[str, Any]]] | None = None,
     plot: Callable[[Path], None] | None = None,
-    verdicts: Iterable[str] = (),
     fail_on: Iterable[str] = (),
 ) -> int:
-    csv_path, plot_path, as_json = shared.csv, shared.plot, shared.as_json
-    if csv_path is not None and csv_rows is not None:
+    """Write what was asked and return the exit code.
+
+    `results` is the JSON's body (after command, nninit_version and config);
+    its `verdicts`, where the command gives any, are what --fail-on tests.
+    `tables` and `summary` are the human form; `rows` the CSV's rows, and
+    `plot` draws the figure, for the commands that offer --csv and --plot."""
+    if shared.csv is not None:
         from nninit_cli.render.csv_out import write_rows
 
-        write_rows(csv_path, csv_rows())
-    if plot_path is not None and plot is not None:
-        plot(plot_path)
-    if as_json:
+        assert rows is not None, f"{command} offers --csv but has no rows"
+        write_rows(shared.csv, rows())
+    if shared.plot is not None:
+        assert plot is not None, f"{command} offers --plot but has no figure"
+        plot(shared.plot)
+    if shared.as_json:
         from nninit_cli.render.json_out import dumps
 
         sys.stdout.write(dumps(command, config, results))
@@ -54,13 +62,14 @@ def emit(
         from nninit_cli.render.table import console
 
         out = console()
-        for item in renderables():
+        for item in tables():
             out.print(item)
-        out.print(summary)
-    for path, what in ((csv_path, "table"), (plot_path, "figure")):
+        if summary is not None:
+            out.print(summary)
+    for path, what in ((shared.csv, "table"), (shared.plot, "figure")):
         if path is not None:
             print(f"wrote {what} to {path}", file=sys.stderr)
-    held = sorted(set(fail_on) & set(verdicts))
+    held = sorted(set(fail_on) & set(results.get("verdicts", ())))
     if held:
         print(f"--fail-on: {', '.join(held)} held", file=sys.stderr)
         return EXIT_FAIL_ON

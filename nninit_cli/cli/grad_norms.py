@@ -1,46 +1,16 @@
 """`nninit grad-norms`: per-parameter gradient norms, vanishing and dead units."""
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from nninit_cli.cli._options import OUTPUT, Shared, defaults, model_params, option, output_params, with_shared
-from nninit_cli.specs import GRAD_NORMS_VERDICTS, grad_norms_flags
-
-D = defaults(grad_norms_flags())
-ACT_HELP = {
-    "act": "Hidden activation, or a comma list (sigmoid,relu,lrelu): one run per activation, "
-    "same seed and data, shown side by side.",
-    "batch-size": "Examples per step (default: the whole training set, as the course does).",
-    "layers": "Number of Linear layers, the sigmoid output layer included.",
-}
+from nninit_cli.cli._options import Shared, options
+from nninit_cli.specs import OUTPUT, grad_norms_flags
 
 
-THRESHOLDS = {
-    "dead-frac": "Verdict dead when a hidden layer has at least this fraction of dead units, in (0, 1].",
-    "vanish-ratio": "Verdict vanishing when |grad fc1.weight| / |grad fcN.weight| at step 1 is below this.",
-    "explode-ratio": "Verdict exploding when that ratio is above this, or a step's loss or norm is inf/nan.",
-}
-
-
-@with_shared(model_params(D, ACT_HELP), output_params(D, GRAD_NORMS_VERDICTS, THRESHOLDS))
+@options(grad_norms_flags())
 def command(
     shared: Shared,
-    lr: Annotated[Optional[float], option("lr", D, "SGD learning rate (> 0).")] = None,
-    steps: Annotated[
-        Optional[int],
-        option(
-            "steps",
-            D,
-            "Gradients recorded; the optimiser updates between them (steps - 1 updates). "
-            "The table shows step 1 and step N; JSON has every step.",
-        ),
-    ] = None,
-    dataset: Annotated[
-        Optional[str],
-        option("dataset", D, "moons or circles: 1000 points split 640 train / 160 dev / 200 test."),
-    ] = None,
-    noise: Annotated[Optional[float], option("noise", D, "Std of the data's Gaussian jitter.")] = None,
     show_all: Annotated[
         bool, typer.Option("--all", rich_help_panel=OUTPUT, help="Show every parameter of a deep model.")
     ] = False,
@@ -61,12 +31,10 @@ def command(
       nninit grad-norms --act relu --bias -8 --fail-on dead --json | jq .verdicts
       nninit grad-norms --layers 50 --width 256 --init kaiming --act relu --bias 0
     """
-    from nninit_cli.cli._options import given
     from nninit_cli.cli._output import check_outputs
     from nninit_cli.specs import grad_norms_spec
 
-    flags = dict(shared.flags, **given(lr=lr, steps=steps, dataset=dataset, noise=noise))
-    spec = grad_norms_spec(flags, shared.config)
+    spec = grad_norms_spec(shared.flags, shared.config)
     check_outputs(shared)
     raise typer.Exit(_run(spec, shared, show_all))
 
@@ -76,6 +44,7 @@ def _run(spec, shared: Shared, show_all: bool) -> int:
     from nninit_cli.experiments.grad_norms import run_grad_norms
     from nninit_cli.render import plot as plots
     from nninit_cli.render import table
+    from nninit_cli.render.csv_out import grad_norms_rows
 
     res = run_grad_norms(spec)
     results = res.to_dict()
@@ -84,21 +53,9 @@ def _run(spec, shared: Shared, show_all: bool) -> int:
         res.config,
         results,
         shared,
-        renderables=lambda: table.grad_norms_tables(res, show_all),
+        tables=lambda: table.grad_norms_tables(res, show_all),
         summary=table.grad_norms_summary(res),
-        csv_rows=lambda: _csv_rows(results),
+        rows=lambda: grad_norms_rows(results),
         plot=lambda p: plots.grad_norms_plot(res, p),
-        verdicts=res.verdicts,
         fail_on=spec.fail_on,
     )
-
-
-def _csv_rows(results: dict) -> list[dict]:
-    """One row per (activation, parameter); the per-step list is left to JSON."""
-    rows = []
-    for run in results["runs"]:
-        for p in run["params"]:
-            row = {"act": run["act"], **{k: v for k, v in p.items() if k != "grad_norm_per_step"}}
-            row["shape"] = "x".join(map(str, p["shape"]))
-            rows.append(row)
-    return rows

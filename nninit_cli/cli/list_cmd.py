@@ -1,15 +1,12 @@
 """`nninit list`: activations, initialisers and presets (no torch needed)."""
 
-from typing import Annotated
-
 import typer
 
-from nninit_cli.cli._options import HELP, OUTPUT
+from nninit_cli.cli._options import Shared, options
 
 
-def command(
-    as_json: Annotated[bool, typer.Option("--json", help=HELP["json"], rich_help_panel=OUTPUT)] = False,
-) -> None:
+@options(plot=False)
+def command(shared: Shared) -> None:
     """List activations, initialisers and presets.
 
     Activations with torch's gain and the fixed-point gain; initialisers with
@@ -19,17 +16,15 @@ def command(
     Example:
       nninit list
       nninit list --json | jq '.activations[] | {name, auto_gain}'
+      nninit list --csv catalog.csv
     """
-    import sys
-
     from nninit_cli.catalog import catalog
-    from nninit_cli.render.json_out import dumps
-    from nninit_cli.render.table import catalog_tables, console
+    from nninit_cli.cli._output import check_outputs, emit
+    from nninit_cli.render.csv_out import catalog_rows
+    from nninit_cli.render.table import catalog_tables
 
+    check_outputs(shared)
     data = catalog()
-    if as_json:
-        sys.stdout.write(dumps("list", {}, data))
-        return
-    out = console()
-    for t in catalog_tables(data):
-        out.print(t)
+    raise typer.Exit(
+        emit("list", {}, data, shared, tables=lambda: catalog_tables(data), rows=lambda: catalog_rows(data))
+    )

@@ -4,31 +4,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from nninit_cli.cli._options import OUTPUT, Shared, defaults, model_params, option, output_params, with_shared
-from nninit_cli.results import STD_TRACE_VERDICTS
-from nninit_cli.specs import std_trace_flags
-
-D = defaults(std_trace_flags())
+from nninit_cli.cli._options import Shared, options
+from nninit_cli.specs import OUTPUT, std_trace_flags
 
 
-THRESHOLDS = {
-    "explode-ratio": "Verdict exploding when final/input std is above this (> 1).",
-    "vanish-ratio": "Verdict vanishing when final/input std is below this, in (0, 1).",
-    "dead-frac": "Verdict dead when a layer has at least this fraction of exact zeros.",
-}
-
-
-@with_shared(model_params(D), output_params(D, STD_TRACE_VERDICTS, THRESHOLDS))
+@options(std_trace_flags())
 def command(
     shared: Shared,
-    backward: Annotated[
-        bool,
-        option(
-            "backward",
-            D,
-            "Also backpropagate a random N(0,1) gradient and report its std and each weight's gradient norm.",
-        ),
-    ] = False,
     every: Annotated[
         Optional[int],
         typer.Option(
@@ -58,11 +40,10 @@ def command(
       nninit std-trace --act relu --init kaiming --plot relu.png
       nninit std-trace --json --fail-on nonfinite | jq .first_nonfinite_layer
     """
-    from nninit_cli.cli._options import given
     from nninit_cli.cli._output import check_outputs
     from nninit_cli.specs import std_trace_spec
 
-    spec = std_trace_spec(dict(shared.flags, **given(backward=backward)), shared.config)
+    spec = std_trace_spec(shared.flags, shared.config)
     check_outputs(shared)
     raise typer.Exit(_run(spec, shared, every, show_all))
 
@@ -72,6 +53,7 @@ def _run(spec, shared: Shared, every: Optional[int], show_all: bool) -> int:
     from nninit_cli.experiments.std_trace import run_std_trace
     from nninit_cli.render import plot as plots
     from nninit_cli.render import table
+    from nninit_cli.render.csv_out import std_trace_rows
 
     res = run_std_trace(spec)
     results = res.to_dict()
@@ -80,10 +62,9 @@ def _run(spec, shared: Shared, every: Optional[int], show_all: bool) -> int:
         res.config,
         results,
         shared,
-        renderables=lambda: table.std_trace_tables(res, every, show_all),
+        tables=lambda: table.std_trace_tables(res, every, show_all),
         summary=table.std_trace_summary(res),
-        csv_rows=lambda: results["layers"],
+        rows=lambda: std_trace_rows(results),
         plot=lambda p: plots.std_trace_plot(res, p),
-        verdicts=res.verdicts,
         fail_on=spec.fail_on,
     )

@@ -7,63 +7,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from nninit_cli.cli._options import Shared, defaults, model_params, option, output_params, with_shared
-from nninit_cli.specs import TRAIN_VERDICTS, train_flags
-
-D = defaults(train_flags())
-FLAG_HELP = {
-    "hidden": "Hidden widths: 5 or 256,256; 'none' for a linear model (default by data set: "
-    "moons 5, linreg none, digits 256).",
-    "dropout": "Drop probability after each hidden layer (one, or one per layer), training only.",
-    "dataset": "moons, circles, linreg, digits (8x8, ships with scikit-learn), mnist, fashion-mnist "
-    "(IDX files in --data-dir).",
-    "data-dir": "Folder with the four MNIST-style IDX files (gzipped or raw).",
-    "train-size": "Training examples (default by data set: moons 640, digits 1200, ...).",
-    "dev-size": "Dev examples; the test set is the rest.",
-    "noise": "moons, circles: std of the jitter.",
-    "loss": "auto (by task) or nll (multi-class: log-softmax + NLL).",
-    "optimizer": "sgd, adam or adamw.",
-    "lr": "Learning rate.",
-    "momentum": "SGD momentum, in [0, 1).",
-    "nesterov": "Nesterov momentum (SGD with --momentum).",
-    "weight-decay": "L2 weight decay, on the weights only unless --decay-bias.",
-    "decay-bias": "Decay the biases too.",
-    "epochs": "Passes over the training set.",
-    "log-every": "Print a line (and watch) every N epochs.",
-    "watch": "weights and/or grads: record per-layer snapshots every --log-every epochs to watch.jsonl.",
-}
-MODEL_HELP = {
-    "batch-size": "Examples per step (default by data set: whole set for moons, 1 for linreg, 64 for digits)."
-}
+from nninit_cli.cli._options import Shared, options
+from nninit_cli.specs import train_flags
 
 
-def _own(name: str, kind=Optional[str]):
-    return Annotated[kind, option(name, D, FLAG_HELP[name])]
-
-
-@with_shared(
-    model_params(D, MODEL_HELP, skip=("layers", "width")),
-    output_params(D, TRAIN_VERDICTS, {}),
-)
+@options(train_flags())
 def command(
     shared: Shared,
-    dataset: _own("dataset") = None,
-    hidden: _own("hidden") = None,
-    dropout: _own("dropout") = None,
-    data_dir: _own("data-dir") = None,
-    train_size: _own("train-size", Optional[int]) = None,
-    dev_size: _own("dev-size", Optional[int]) = None,
-    noise: _own("noise", Optional[float]) = None,
-    loss: _own("loss") = None,
-    optimizer: _own("optimizer") = None,
-    lr: _own("lr", Optional[float]) = None,
-    momentum: _own("momentum", Optional[float]) = None,
-    nesterov: _own("nesterov", bool) = False,
-    weight_decay: _own("weight-decay", Optional[float]) = None,
-    decay_bias: _own("decay-bias", bool) = False,
-    epochs: _own("epochs", Optional[int]) = None,
-    log_every: _own("log-every", Optional[int]) = None,
-    watch: _own("watch") = None,
     out: Annotated[
         Optional[str],
         typer.Option(
@@ -98,34 +48,12 @@ def command(
       nninit train --dataset digits --act relu --init kaiming --lr 0.1 --epochs 5
       nninit train --resume runs/train-20261123-101500
     """
-    from nninit_cli.cli._options import given
     from nninit_cli.cli._output import check_outputs
     from nninit_cli.errors import SpecError
     from nninit_cli.experiments.run_folder import claim, new_run_folder, resume_spec
     from nninit_cli.specs import train_spec
 
-    flags = dict(
-        shared.flags,
-        **given(
-            dataset=dataset,
-            hidden=hidden,
-            dropout=dropout,
-            data_dir=data_dir,
-            train_size=train_size,
-            dev_size=dev_size,
-            noise=noise,
-            loss=loss,
-            optimizer=optimizer,
-            lr=lr,
-            momentum=momentum,
-            nesterov=nesterov,
-            weight_decay=weight_decay,
-            decay_bias=decay_bias,
-            epochs=epochs,
-            log_every=log_every,
-            watch=watch,
-        ),
-    )
+    flags = shared.flags
     for name, value in (("--out", out), ("--resume", resume)):
         if value is not None and not value.strip():
             raise SpecError(name, "must name a folder, got ''")
@@ -183,11 +111,10 @@ def _run(spec, folder: Path, resume: bool, shared: Shared) -> int:
         res.config,
         results,
         shared,
-        renderables=lambda: table.train_tables(res),
+        tables=lambda: table.train_tables(res),
         summary=table.train_summary(res),
-        csv_rows=lambda: [r.__dict__ for r in res.history],
+        rows=lambda: [dict(r.__dict__) for r in res.history],  # one row per epoch, as metrics.jsonl
         plot=lambda p: _copy_curves(folder, res, p),
-        verdicts=res.verdicts,
         fail_on=spec.fail_on,
     )
     if res.stopped == "interrupted":
@@ -269,9 +196,10 @@ class _progress:
             self.bar.stop()
 
 
+@options(plot=False)
 def eval_command(
+    shared: Shared,
     run: Annotated[str, typer.Argument(help="A run folder written by nninit train.", metavar="RUN")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one strict JSON object.")] = False,
 ) -> None:
     """Evaluate a run's best checkpoint on its test set.
 
@@ -283,25 +211,27 @@ def eval_command(
       nninit eval runs/train-20261123-101500
       nninit eval runs/train-20261123-101500 --json | jq .test.metric
     """
+    from nninit_cli.cli._output import check_outputs, emit
     from nninit_cli.errors import SpecError
     from nninit_cli.experiments.run_folder import read_run
 
     if not run.strip():
         raise SpecError("RUN", "must name a run folder, got ''")
     read_run(Path(run))  # a non-run is refused before torch is imported
+    check_outputs(shared)
+    _outside_run_folder(shared, run)
 
     from nninit_cli.experiments.train import evaluate_run
-    from nninit_cli.render.json_out import dumps
-    from nninit_cli.render.table import console, num
+    from nninit_cli.render.csv_out import eval_rows
+    from nninit_cli.render.table import num
 
     spec, result = evaluate_run(Path(run))
-    if as_json:
-        sys.stdout.write(dumps("eval", spec.to_dict(), result))
-        return
-    console().print(
+    line = (
         f"{run}: best epoch {result['best_epoch']}, test loss {num(result['test']['loss'])}, "
         f"test {result['metric']} {num(result['test']['metric'])}"
     )
+    raise typer.Exit(emit("eval", spec.to_dict(), result, shared, tables=lambda: [], summary=line,
+                          rows=lambda: eval_rows(result)))  # fmt: skip
 
 
 def _outside_run_folder(shared: Shared, folder: str | None) -> None:

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nninit_cli.data.datasets import Dataset, Split, load_dataset
-from nninit_cli.model.builder import activations, build_model, lsuv_fit, named_linears
+from nninit_cli.model.builder import Branch, activations, build_model, lsuv_fit, named_linears
 from nninit_cli.model.torchenv import resolve_device, resolve_dtype
 from nninit_cli.probes import dead_units, grad_norms
 from nninit_cli.results import GradNormsResult, GradRun, ParamGrads
@@ -77,7 +77,17 @@ def _run(spec: GradNormsSpec, net: NetSpec, data: Dataset) -> GradRun:
     ]
     dead, accuracy = _evaluate(model, train, dev)
     fcs = [name for name, _ in named_linears(model)]
-    return _judge(spec, net, params, dead, losses, accuracy, (f"{fcs[0]}.weight", f"{fcs[-1]}.weight"))
+    ends = (f"{fcs[0]}.weight", f"{fcs[-1]}.weight")
+    return _judge(spec, net, params, dead, losses, accuracy, ends, _gated(model))
+
+
+def _gated(model: nn.Module) -> frozenset[str]:
+    """Parameters of residual branches whose SkipInit gate starts at 0."""
+    out = set()
+    for prefix, module in model.named_modules():
+        if isinstance(module, Branch) and hasattr(module, "skip"):
+            out |= {f"{prefix}.{n}" for n, _ in module.named_parameters() if not n.startswith("skip.")}
+    return frozenset(out)
 
 
 @torch.no_grad()
@@ -96,6 +106,7 @@ def _judge(
     losses: list[float],
     accuracy: float,
     ends: tuple[str, str],
+    gated: frozenset[str] = frozenset(),
 ) -> GradRun:
     by_name = {p.name: p for p in params}
     # the ratio is read at step 1, the model as initialised; later steps only add
@@ -103,7 +114,8 @@ def _judge(
     first, last = by_name[ends[0]].grad_norm, by_name[ends[1]].grad_norm
     ratio = first / last if first is not None and last else None
     verdicts = []
-    weights = [p for p in params if p.name.endswith(".weight")]
+    # a branch behind a closed SkipInit gate gets exactly no gradient by design
+    weights = [p for p in params if p.name.endswith(".weight") and p.name not in gated]
     if any(p.zero_frac == 1.0 for p in weights) or any(f >= spec.dead_frac for f in dead):
         verdicts.append("dead")
     blew_up = not all(math.isfinite(v) for v in losses) or any(

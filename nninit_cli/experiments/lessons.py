@@ -11,10 +11,10 @@ import torch
 
 from nninit_cli import registry
 from nninit_cli.model.acts import torch_act
-from nninit_cli.model.inits import TRUNC_SDS, init_weight
+from nninit_cli.model.inits import init_weight
 from nninit_cli.model.torchenv import generator
 from nninit_cli.specs import ActivationsSpec, GainSpec, InitHistSpec, NetSpec
-from nninit_cli.theory import TRUNC_VAR_FACTOR, fixed_point_gain, weight_variance_gain
+from nninit_cli.theory import fixed_point_gain
 
 SATURATION_SLOPE = 0.01  # |f'(x)| below this: the activation is saturated at x
 
@@ -96,20 +96,8 @@ def run_activations(spec: ActivationsSpec) -> dict[str, Any]:
 
 
 def theory_moments(net: NetSpec, fan_in: int, fan_out: int) -> tuple[float | None, float | None]:
-    """Mean and std a weight of this initialiser has, from its formula."""
-    name = net.init
-    if name == "eye":
-        return None, None
-    if name == "constant":
-        return net.value, 0.0
-    if name == "normal":
-        return net.mean, net.std
-    if name == "trunc-normal":
-        return net.mean, net.std * math.sqrt(TRUNC_VAR_FACTOR)
-    if name == "uniform":
-        return (net.low + net.high) / 2, (net.high - net.low) / math.sqrt(12)
-    v = weight_variance_gain(net, fan_in, fan_out)
-    return 0.0, None if v is None else math.sqrt(v / fan_in)
+    """Mean and std a weight of this initialiser has, from its formula (its record)."""
+    return registry.INITS[net.init].weight_moments(net, fan_in, fan_out)
 
 
 def run_init_hist(spec: InitHistSpec) -> dict[str, Any]:
@@ -144,4 +132,4 @@ def run_init_hist(spec: InitHistSpec) -> dict[str, Any]:
     return {"inits": rows}
 
 
-__all__ = ["run_gain", "run_activations", "run_init_hist", "TRUNC_SDS"]
+__all__ = ["run_gain", "run_activations", "run_init_hist"]

@@ -9,7 +9,7 @@ from typing import Any
 
 from nninit_cli.errors import SpecError
 from nninit_cli.io import atomic_write_with, check_output_path
-from nninit_cli.results import CompareResult, GradNormsResult, StdTraceResult
+from nninit_cli.results import BlockStats, CompareResult, GradNormsResult, StdTraceResult
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
@@ -88,6 +88,8 @@ def std_trace_figure(res: StdTraceResult) -> Any:
     follow the measurement: theory beyond them is clipped and its extreme said
     in the legend (in the explode default the theory runs on to layer 100
     while the measurement stops at layer 32)."""
+    if res.layers and isinstance(res.layers[0], BlockStats):
+        return resmlp_trace_figure(res)
     panels = 2 if res.backward else 1
     fig = figure(figsize=(6.0 * panels, 4.6), layout="constrained")
     axes = fig.subplots(1, panels, squeeze=False)[0]
@@ -155,8 +157,161 @@ def std_trace_figure(res: StdTraceResult) -> Any:
     return fig
 
 
+def _theory_line(ax: Any, xs: list[int], theory: list[float | None], unit: str) -> None:
+    """The infinite-width theory as a dashed line; where it leaves the y-limits
+    the legend says how far it goes."""
+    bottom, top = ax.get_ylim()
+    label = "theory (infinite width)"
+    off = [(k, v) for k, v in zip(xs, theory, strict=True) if v is not None and 0 < v < math.inf]
+    off = [(k, v) for k, v in off if not bottom <= v <= top]
+    if off:
+        k, v = max(off, key=lambda kv: abs(math.log10(kv[1])))
+        label += f"; off the chart, {_short(v)} at {unit} {k}"
+    ax.plot(xs, _finite(theory), "--", color="gray", label=label, zorder=2)
+
+
+def _unless_zero(name: str, values: list[float | None]) -> str:
+    """A legend entry; a curve with nothing to draw on a log axis says why."""
+    if _positive(values):
+        return name
+    if values and all(v == 0 for v in values):
+        return f"{name}: exactly 0, not drawn"
+    return f"{name}: not drawn (inf, nan or 0)"
+
+
+def _steady_axis(ax: Any, lo: float, hi: float, label: str) -> None:
+    """`_value_axis` for values that may hold still: a span under 10% is shown
+    as +-5% around it, so a constant stream is a flat line, not noise blown
+    up; a log axis of a few decades gets plain labels (0.2, 0.5, 1, 2)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    if hi < lo * 1.1:
+        mid = (lo + hi) / 2
+        lo, hi = min(lo, mid / 1.05), max(hi, mid * 1.05)
+    _value_axis(ax, lo, hi, label)
+    if ax.get_yscale() == "log" and hi / lo < 1e3:
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _short(v)))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def resmlp_trace_figure(res: StdTraceResult) -> Any:
+    """A residual MLP, block by block: (a) the stream's std (block 0 is the
+    input) against the theory and its 90% band, with the branch's std beside
+    it; (b) mean drift: the stream's average squared mean against its
+    variance (Brock, De & Smith 2021's signal-propagation plot); (c) with
+    --backward, the gradient on the stream and the branch's weight gradient."""
+    from nninit_cli.render.table import resmlp_block
+
+    rows: list[BlockStats] = res.layers  # type: ignore[assignment]
+    c = res.config
+    k_all = c["layers"]
+    panels = 3 if res.backward else 2
+    fig = figure(figsize=(5.2 * panels, 4.6), layout="constrained")
+    axes = fig.subplots(1, panels, squeeze=False)[0]
+    blocks = [r.block for r in rows]
+    stop = res.first_nonfinite_layer
+
+    ax = axes[0]
+    stream = [res.input_std, *(r.std for r in rows)]
+    branch = [r.branch_std for r in rows]
+    ax.plot([0, *blocks], _finite(stream), "o-", ms=3, label="stream std (block 0: the input)", zorder=3)
+    ax.plot(blocks, _finite(branch), "s-", ms=3, color="C1", label=_unless_zero("branch std", branch))
+    seen = _positive(stream) + _positive(branch) or [1.0]
+    lo, hi = min(seen), max(seen)
+    # theory and band count towards the limits only at measured blocks and within 10x
+    near = _positive([r.predicted_std for r in rows])
+    near += _positive([b for r in rows if r.predicted_band for b in r.predicted_band])
+    lo = min([lo, *(v for v in near if v >= lo / 10)])
+    hi = max([hi, *(v for v in near if v <= hi * 10)])
+    _steady_axis(ax, lo, hi, "std")
+    bottom, top = ax.get_ylim()
+    _theory_line(ax, list(range(1, len(res.predicted_all) + 1)), res.predicted_all, "block")
+    bands = [r.predicted_band for r in rows]
+    if any(b is not None for b in bands):
+        band_lo = _finite([b[0] if b else None for b in bands])
+        band_hi = _finite([b[1] if b else None for b in bands])
+        ax.fill_between(blocks, band_lo, band_hi, color="gray", alpha=0.2, label="90% band at this width")
+    ax.set_ylim(bottom, top)
+    ax.set_title("the stream and the branch")
+
+    drift = axes[1]
+    sq_mean = [r.sq_mean for r in rows]
+    variance = [r.std**2 if math.isfinite(r.std) else math.nan for r in rows]
+    drift.plot(blocks, _finite(variance), "D-", ms=3, color="C4", label="stream variance (std^2)")
+    drifting = _unless_zero("avg squared mean", sq_mean)
+    drift.plot(blocks, _finite(sq_mean), "^-", ms=3, color="C3", label=drifting)
+    drawn = _positive(variance) + _positive(sq_mean)
+    if drawn:
+        _steady_axis(drift, min(drawn), max(drawn), "averaged over units")
+    else:
+        drift.set_ylabel("averaged over units")
+    drift.set_title("mean drift: squared mean vs variance")
+
+    if res.backward:
+        g = axes[2]
+        grads = [r.grad_std for r in rows]
+        weights = [r.weight_grad_norm for r in rows]
+        for values, style, colour, name in (
+            (grads, "o-", "C2", "grad std on the stream"),
+            (weights, "s-", "C1", "|dL/dW| of the branch (L2)"),
+        ):
+            g.plot(blocks, _finite(values), style, ms=3, color=colour, label=_unless_zero(name, values))
+        drawn = _positive(grads) + _positive(weights)
+        if drawn:
+            _steady_axis(g, min(drawn), max(drawn), "gradient")
+        else:
+            g.set_ylabel("gradient")
+        g.set_title("backward: N(0,1) gradient fed in at the top")
+
+    for a in axes:
+        a.set_xlim(-0.5 if a is ax else 0, k_all + 1)
+        a.set_xlabel("block")
+        a.grid(True, which="major", alpha=0.3)
+        if stop is not None:
+            a.axvline(stop, color="red", lw=1, label=f"inf/nan at block {stop}: the trace stops")
+    fig.suptitle(
+        f"resmlp {k_all} x {c['width']}, {c['act']} / {c['init']}: {res.verdict}\n{resmlp_block(c)}",
+        fontsize="medium",
+    )
+    _legend_below(fig, ax, ncol=3)
+    return fig
+
+
 def std_trace_plot(res: StdTraceResult, path: Path) -> None:
     save(std_trace_figure(res), path)
+
+
+def linear_labels(names: list[str]) -> list[str]:
+    """Short x labels for the Linear layers, given their module names in
+    forward order: fc3 stays fc3; a resmlp's block2.branch.fc1 becomes b2.fc1
+    (stem and head stay)."""
+    out = []
+    for name in names:
+        parts = name.split(".")
+        if parts[0].startswith("block"):
+            out.append(f"b{parts[0][5:]}.{parts[-1]}")
+        else:
+            out.append(name)
+    return out
+
+
+def _linear_axis(ax: Any, labels: list[str]) -> None:
+    """x ticks for Linear layers named in `labels`: each labelled up to 12;
+    beyond, the stem, the head and the first Linear of about 8 blocks."""
+    n = len(labels)
+    ax.set_xlim(0.5, n + 0.5)
+    if n <= 12:
+        ax.set_xticks(range(1, n + 1), labels, rotation=45 if n > 6 else 0, ha="right" if n > 6 else "center")
+        ax.set_xlabel("Linear layer, forward order (bK.fcJ: block K's J-th Linear)")
+        return
+    starts = [k for k, label in enumerate(labels, 1) if label.startswith("b") and label.endswith(".fc1")]
+    every = -(-len(starts) // 8)
+    # no block tick so close to the stem's or the head's that their labels touch
+    inner = [k for k in starts[every - 1 :: every] if 1 + n / 10 <= k <= n - n / 10]
+    ticks = [1, *inner, n]
+    ax.set_xticks(ticks, [labels[k - 1].removesuffix(".fc1") for k in ticks])
+    ax.set_xlabel("Linear layer, forward order (bK: block K's first Linear)")
 
 
 def _layer_axis(ax: Any, n: int) -> None:
@@ -198,26 +353,35 @@ def grad_norms_figure(res: GradNormsResult) -> Any:
     c = res.config
     steps = c["steps"]
     at = [1] if steps == 1 else [1, steps]
-    names = [p.name for p in res.runs[0].params]
+    # the Linear layers' weights and biases, by module, in forward order (a
+    # resmlp's norm weights and SkipInit gates are in the table, not here)
+    from nninit_cli.render.table import linear_weights
+
+    modules = [p.name.removesuffix(".weight") for p in linear_weights(res.runs[0].params)]
+    position = {m: k for k, m in enumerate(modules, 1)}
+    names = [p.name for p in res.runs[0].params if p.name.rsplit(".", 1)[0] in position]
     kinds = [k for k in ("weight", "bias") if any(n.endswith("." + k) for n in names)]
     values = [g for r in res.runs for p in r.params for g in (p.grad_norm_per_step[s - 1] for s in at)]
     positive = _positive(values)
     floor = min(positive) / 10 if positive else 1e-12
     ceiling = max(positive) * 10 if positive else 1.0
+    resmlp = c.get("arch") == "resmlp"
+    size = 3 if resmlp and len(modules) > 40 else 5  # a deep resmlp has over a hundred Linears
     fig = figure(figsize=(5.2 * len(kinds), 4.4), layout="constrained")
     axes = fig.subplots(1, len(kinds), squeeze=False)[0]
     colours = [f"C{k % 10}" for k in range(len(res.runs))]
     for ax, kind in zip(axes, kinds, strict=True):
         for run, colour in zip(res.runs, colours, strict=True):
-            params = [p for p in run.params if p.name.endswith("." + kind)]
-            xs = [int(p.name.split(".")[0][2:]) for p in params]
+            params = [p for p in run.params if p.name in names and p.name.endswith("." + kind)]
+            xs = [position[p.name.rsplit(".", 1)[0]] for p in params]
             for s in at:
                 norms = [p.grad_norm_per_step[s - 1] for p in params]
                 # own marker per activation, so identical curves (relu, lrelu, elu at bias 1) all show
                 marker = MARKERS[res.runs.index(run) % len(MARKERS)]
                 style, fill = ("-", colour) if s == 1 else ("--", "none")
                 label = run.act if steps == 1 else f"{run.act}, step {s}"
-                ax.plot(xs, _finite(norms), style, marker=marker, ms=5, color=colour, mfc=fill, label=label)
+                ax.plot(xs, _finite(norms), style, marker=marker, ms=size, color=colour, mfc=fill,
+                        label=label)  # fmt: skip
                 zeros = [x for x, g in zip(xs, norms, strict=True) if g == 0.0]
                 if zeros:
                     ax.plot(zeros, [floor] * len(zeros), "v", ms=9, color=colour, mfc="none",
@@ -229,11 +393,21 @@ def grad_norms_figure(res: GradNormsResult) -> Any:
         ax.set_yscale("log")
         ax.set_ylim(floor / 3, ceiling * 3)  # the edge markers sit inside the axes
         ax.set_ylabel("gradient L2 norm (log scale)")
-        _layer_axis(ax, c["layers"])
-        ax.set_title(f"{'weights' if kind == 'weight' else 'biases'} (fck.{kind})")
+        if resmlp:
+            _linear_axis(ax, linear_labels(modules))
+            ax.set_title(f"Linear {'weights' if kind == 'weight' else 'biases'}")
+        else:
+            _layer_axis(ax, c["layers"])
+            ax.set_title(f"{'weights' if kind == 'weight' else 'biases'} (fck.{kind})")
         ax.grid(True, which="major", alpha=0.3)
     when = "step 1" if steps == 1 else f"steps 1 and {steps}"
     title = f"gradient norms at {when}: init {c['init']}, bias {c['bias']}, lr {c['lr']:g}"
+    if resmlp:
+        from nninit_cli.render.table import resmlp_block
+
+        title = f"resmlp {c['layers']} blocks x {c['width']}, {title}\n{resmlp_block(c)}"
+        if len(names) < len(res.runs[0].params):
+            title += "\n(norm and gate gradients: in the table and the JSON)"
     same = _coinciding(res)
     if same:
         title += "\n" + "; ".join(" = ".join(group) for group in same) + ": the curves coincide"
@@ -258,6 +432,8 @@ def compare_figure(res: CompareResult) -> Any:
     from nninit_cli.render.table import num
 
     n = len(res.acts)
+    resmlp = res.config.get("arch") == "resmlp"
+    unit, what = ("block", "stream std") if resmlp else ("layer", "std")
     top_h, heat_h = 3.4, 0.34 * len(res.inits) + 0.9
     fig = figure(figsize=(max(7.5, 3.8 * n + 2.2), top_h + heat_h + 0.6), layout="constrained")
     grid = fig.add_gridspec(2, n, height_ratios=[top_h, heat_h])
@@ -277,9 +453,10 @@ def compare_figure(res: CompareResult) -> Any:
             ax.plot(range(1, len(stds) + 1), _finite(stds), LINESTYLES[k // 10 % 4], color=f"C{k % 10}",
                     label=labels[init], lw=1.3)  # fmt: skip
         if seen:
-            _value_axis(ax, min(seen), max(seen), "std of layer output" if j == 0 else "std")
+            name = what if resmlp else "std of layer output" if j == 0 else "std"
+            _value_axis(ax, min(seen), max(seen), name)
         ax.set_title(act)
-        ax.set_xlabel("layer")
+        ax.set_xlabel(unit)
         ax.grid(True, alpha=0.3)
     fig.legend(*fig.axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize="small",
                title="init (mean over seeds)", frameon=False)  # fmt: skip
@@ -298,9 +475,14 @@ def compare_figure(res: CompareResult) -> Any:
             heat.text(col, r, text, ha="center", va="center", fontsize="small")
     heat.set_xticks(range(n), res.acts)
     heat.set_yticks(range(len(res.inits)), res.inits)
-    heat.set_title("final std / input std, verdict and rank (#1 best); white: inf, nan or exactly 0")
+    heat.set_title(f"final {what} / input std, verdict and rank (#1 best); white: inf, nan or exactly 0")
     bar = fig.colorbar(image, ax=heat, fraction=0.03)
     bar.set_label("log10(final / input std)")
+    if resmlp:
+        from nninit_cli.render.table import resmlp_block
+
+        c = res.config
+        fig.suptitle(f"resmlp, {c['layers']} blocks x {c['width']}: {resmlp_block(c)}", fontsize="medium")
     return fig
 
 

@@ -19,7 +19,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
 from rich.table import Table
 
-from nninit_cli.results import CompareResult, GradNormsResult, StdTraceResult
+from nninit_cli.results import BlockStats, CompareResult, GradNormsResult, StdTraceResult
 
 
 class _Console(Console):
@@ -158,8 +158,115 @@ def pick_rows(
     return sorted(keep)
 
 
+def _band(band: tuple[float, float] | None) -> str:
+    return f"{num(band[0])}-{num(band[1])}" if band else "-"
+
+
+def resmlp_block(c: dict[str, Any]) -> str:
+    """A residual block in one line, from a config: the update, the branch, its
+    gains and the residual init, e.g. 'x <- x + branch(x)/sqrt(16), branch =
+    LayerNorm Linear relu Linear (gains 1, 1.414)'."""
+    norm = {"layer": "LayerNorm", "batch": "BatchNorm"}.get(c["norm"])
+    m = c["branch_depth"]
+    alpha = c["residual_scale"]
+    # resolved (a number and its mode), or as given in init-compare's config
+    invsqrt = alpha == "invsqrt" or c.get("residual_scale_mode") == "invsqrt"
+    scale = "" if invsqrt or alpha == 1 else f"{num(alpha)} * "
+    gate = "gate * " if c["residual_init"] == "skipinit" else ""
+    update = f"x + {scale}{gate}branch(x)"
+    if invsqrt:
+        update += f"/sqrt({c['layers']})"
+    if norm and c["norm_position"] == "post":
+        update = f"{norm}({update})"
+    branch = " ".join(["Linear", _one(c.get("act")) or "act"] * (m - 1) + ["Linear"])
+    if norm and c["norm_position"] == "pre":
+        branch = f"{norm} {branch}"
+    text = f"x <- {update}, branch = {branch}{_branch_gains(c)}"
+    if c["residual_init"] == "skipinit":
+        text += "; skipinit: gate starts at 0"
+    elif c["residual_init"] == "fixup":
+        text += "; fixup: last Linear zeroed"
+        if m > 1:
+            text += f", others x {c['layers']}^(-1/{2 * m - 2})"
+    return text
+
+
+def _one(value: Any) -> Any:
+    """A config value that a sweep over activations holds as a list: the one
+    value, or None when the list holds several."""
+    if not isinstance(value, list):
+        return value
+    return value[0] if len(value) == 1 else None
+
+
+def _branch_gains(c: dict[str, Any]) -> str:
+    """The branch's gains, Linear by Linear: with --gain auto the first Linear
+    reads the un-activated stream and gets gain 1 (He's derivation).  Nothing
+    when several activations each have their own."""
+    gain = _one(c.get("gain"))
+    if not isinstance(gain, float | int):  # a sweep of inits and acts: each cell has its own
+        return ""
+    m = c["branch_depth"]
+    if c.get("gain_mode") != "auto" or m == 1:
+        return f" (gain {gain:.4g})"
+    gains = ["1"] + [f"{gain:.4g}"] * (m - 1)
+    return f" (gains {', '.join(gains)})"
+
+
+def _resmlp_trace_tables(res: StdTraceResult, every: int | None, show_all: bool) -> list[Any]:
+    """Per block: the stream's std, the branch's and their ratio, the stream's
+    average squared mean, the branch's zeros (and saturation), the theory."""
+    c = res.config
+    rows: list[BlockStats] = res.layers  # type: ignore[assignment]
+    saturating = any(r.saturated_frac is not None for r in rows)
+    title = (
+        f"std-trace: resmlp, {c['layers']} blocks x {c['width']}, act {c['act']}, "
+        f"init {c['init']}, seed {c['seed']}"
+    )
+    cols = [Col("block"), Col("stream\nstd"), Col("branch\nstd"), Col("ratio"), Col("avg sq\nmean")]
+    cols.append(Col("zeros"))
+    if saturating:
+        cols.append(Col("sat"))
+    cols += [Col("theory"), Col("90% band")]
+    t = Grid(cols)
+    shown = pick_rows(len(rows), c["layers"], res.first_nonfinite_layer, every, show_all)
+    prev = 0
+    for i in shown:
+        r = rows[i - 1]
+        if i != prev + 1:
+            t.add_gap()
+        cells = [str(r.block), num(r.std), num(r.branch_std), num(r.branch_ratio), num(r.sq_mean)]
+        cells.append(pct(r.zero_frac))
+        if saturating:
+            cells.append(pct(r.saturated_frac))
+        cells += [num(r.predicted_std), _band(r.predicted_band)]
+        t.add_row(*cells, style="bold red" if r.block == res.first_nonfinite_layer else None)
+        prev = i
+    legend = (
+        "stream: x after the block; branch: what the block adds to it; ratio: branch std / std of the "
+        "stream coming in; avg sq mean: the stream's squared batch mean, averaged over units (mean "
+        f"drift); zeros{', sat' if saturating else ''}: of the branch's activations; theory: the "
+        "stream's infinite-width std"
+    )
+    tables: list[Any] = [title, resmlp_block(c), t, legend]
+    if res.backward:
+        tables.append("backward: a random N(0,1) gradient fed in at the top")
+        g = Grid([Col("block"), Col("grad std (stream)"), Col("|dL/dW| branch (L2)")])
+        prev = 0
+        for i in shown:
+            if i != prev + 1:
+                g.add_gap()
+            r = rows[i - 1]
+            g.add_row(str(r.block), num(r.grad_std), num(r.weight_grad_norm))
+            prev = i
+        tables.append(g)
+    return tables
+
+
 def std_trace_tables(res: StdTraceResult, every: int | None, show_all: bool) -> list[Any]:
     """A title line and the per-layer table (and the gradient table with --backward)."""
+    if res.layers and isinstance(res.layers[0], BlockStats):
+        return _resmlp_trace_tables(res, every, show_all)
     net = res.config
     saturating = any(r.saturated_frac is not None for r in res.layers)
     title = (
@@ -202,7 +309,10 @@ def std_trace_tables(res: StdTraceResult, every: int | None, show_all: bool) -> 
 
 
 def std_trace_summary(res: StdTraceResult) -> str:
+    """The verdict and the std in and out; a resmlp's says blocks and the stream."""
     n = len(res.layers)
+    blocks = bool(res.layers) and isinstance(res.layers[0], BlockStats)
+    unit, std = ("block", "stream std") if blocks else ("layer", "std")
     head = f"verdict: {res.verdict}"
     if len(res.verdicts) > 1:
         head += f" (also {', '.join(res.verdicts[1:])})"
@@ -210,11 +320,11 @@ def std_trace_summary(res: StdTraceResult) -> str:
         k = min(10, n - 1)
         growth = (res.layers[k - 1].std / res.input_std) ** (1 / k) if k >= 1 else math.nan
         return (
-            f"{head} (inf/nan at layer {res.first_nonfinite_layer}, {res.config['dtype']} "
-            f"overflow); std x{num(growth)} per layer"
+            f"{head} (inf/nan at {unit} {res.first_nonfinite_layer}, {res.config['dtype']} "
+            f"overflow); {std} x{num(growth)} per {unit}"
         )
     return (
-        f"{head}; std {num(res.input_std)} in -> {num(res.final_std)} after {n} layers "
+        f"{head}; {std} {num(res.input_std)} in -> {num(res.final_std)} after {n} {unit}s "
         f"(x{num(res.std_ratio)})"
     )
 
@@ -269,10 +379,16 @@ def _first_nonfinite_step(run: Any) -> int | None:
     return None
 
 
+def linear_weights(params: list[Any]) -> list[Any]:
+    """The Linear layers' weights in forward order: the 2-D `.weight`s (a
+    norm's weight is 1-D, a SkipInit gate is a scalar)."""
+    return [p for p in params if p.name.endswith(".weight") and len(p.shape) == 2]
+
+
 def _ratio_at(run: Any, layers: int, step: int) -> float | None:
     """|grad of the first Linear's weight| / |the last one's| at a 1-based step
     (fc1 and fcN in an MLP, stem and head in a resmlp)."""
-    weights = [p.grad_norm_per_step[step - 1] for p in run.params if p.name.endswith(".weight")]
+    weights = [p.grad_norm_per_step[step - 1] for p in linear_weights(run.params)]
     first, last = weights[0], weights[-1]
     if first is None or not last:
         return None
@@ -283,6 +399,34 @@ def _grad_cell(value: float | None, has_grad: bool) -> str:
     return "no grad" if not has_grad else "0 exactly" if value == 0 else num(value)
 
 
+def _group_index(name: str, n: int) -> int:
+    """Where a parameter's layer or block sits in forward order: fc{k} and
+    block{k} are k, a resmlp's stem 0 and its head n + 1."""
+    group = name.split(".")[0]
+    if group == "stem":
+        return 0
+    if group == "head":
+        return n + 1
+    return int(group.lstrip("abcdefghijklmnopqrstuvwxyz"))
+
+
+def _grad_title(res: GradNormsResult) -> list[str]:
+    """The network and the run in a line (a resmlp adds its block in a second)."""
+    c = res.config
+    steps = c["steps"]
+    ins = res.runs[0].params[0].shape[1]
+    bias = "no bias" if c["bias"] == "none" else f"bias {c['bias']}"
+    run = f"lr {c['lr']:g}, {steps} step{'s' if steps > 1 else ''}, seed {c['seed']}"
+    if c.get("arch") == "resmlp":
+        net = f"resmlp, {ins} in, {c['layers']} blocks x {c['width']}, 1 out"
+        return [f"{net}, {c['dataset']}, init {c['init']}, {bias}, {run}", resmlp_block(c)]
+    hidden = c["layers"] - 1
+    sizes = (
+        f"{ins}-" + ("-".join([str(c["width"])] * hidden) if hidden <= 5 else f"{c['width']}x{hidden}") + "-1"
+    )
+    return [f"{sizes} MLP, {c['dataset']}, init {c['init']}, {bias}, {run}"]
+
+
 def grad_norms_tables(res: GradNormsResult, show_all: bool) -> list[Any]:
     """Per-parameter gradient norms, one column per activation (two with
     --steps N: step 1 and step N), then a table of the gradient ratio, dead
@@ -290,16 +434,6 @@ def grad_norms_tables(res: GradNormsResult, show_all: bool) -> list[Any]:
     it describes."""
     c = res.config
     steps = c["steps"]
-    hidden = c["layers"] - 1
-    ins = res.runs[0].params[0].shape[1]
-    sizes = (
-        f"{ins}-" + ("-".join([str(c["width"])] * hidden) if hidden <= 5 else f"{c['width']}x{hidden}") + "-1"
-    )
-    bias = "no bias" if c["bias"] == "none" else f"bias {c['bias']}"
-    title = (
-        f"{sizes} MLP, {c['dataset']}, init {c['init']}, {bias}, "
-        f"lr {c['lr']:g}, {steps} step{'s' if steps > 1 else ''}, seed {c['seed']}"
-    )
     at = [1] if steps == 1 else [1, steps]
     if steps == 1:
         head = "|grad| at step 1 (L2 norm; '0 exactly' is an exact zero)"
@@ -313,10 +447,10 @@ def grad_norms_tables(res: GradNormsResult, show_all: bool) -> list[Any]:
         cols += [Col(run.act if steps == 1 else f"{run.act}\nstep {k}") for k in at]
     t = Grid(cols, keep=2)
     params = res.runs[0].params
-    # choose layers, not parameters, so a shown layer has its weight and its bias
-    layer_of = [int(p.name.split(".")[0][2:]) for p in params]
-    keep = set(pick_rows(c["layers"], c["layers"], None, None, show_all))
-    prev_layer = 0
+    # choose layers (blocks), not parameters, so a shown layer has all its parameters
+    layer_of = [_group_index(p.name, c["layers"]) for p in params]
+    keep = set(pick_rows(c["layers"], c["layers"], None, None, show_all)) | {0, c["layers"] + 1}
+    prev_layer = layer_of[0] - 1
     for i, p in enumerate(params):
         if layer_of[i] not in keep:
             continue
@@ -328,7 +462,7 @@ def grad_norms_tables(res: GradNormsResult, show_all: bool) -> list[Any]:
             q = run.params[i]
             has_grad = any(g is not None for g in q.grad_norm_per_step)
             cells += [_grad_cell(q.grad_norm_per_step[k - 1], has_grad) for k in at]
-        t.add_row(p.name, "x".join(map(str, p.shape)), *cells)
+        t.add_row(p.name, "x".join(map(str, p.shape)) or "scalar", *cells)
 
     def label(text: str, k: int) -> str:
         return text if steps == 1 else f"{text}\nstep {k}"
@@ -348,17 +482,29 @@ def grad_norms_tables(res: GradNormsResult, show_all: bool) -> list[Any]:
         if worst is None or run.dead_units[worst] == 0:
             dead = "none"
         else:
-            dead = f"{pct(run.dead_units[worst])} (layer {worst + 1})"
+            dead = f"{pct(run.dead_units[worst])} ({_act_place(c, worst)})"
         ratios = [num(_ratio_at(run, c["layers"], k)) for k in at]
         v.add_row(run.act, *ratios, dead, f"{run.dev_accuracy:.3f}", ", ".join(run.verdicts))
-    out: list[Any] = [title, head, t, v]
+    out: list[Any] = [*_grad_title(res), head, t, v]
     if steps > 1:
+        ends = linear_weights(params)
         out.append(
-            f"|g1|/|gN| = |grad fc1.weight| / |grad fc{c['layers']}.weight|; vanishing and exploding are "
+            f"|g1|/|gN| = |grad {ends[0].name}| / |grad {ends[-1].name}|; vanishing and exploding are "
             f"judged on step 1's ratio, exploding also on an inf/nan loss or gradient at any step; dead "
             f"units and dev acc are the model at step {steps}"
         )
     return out
+
+
+def _act_place(c: dict[str, Any], k: int) -> str:
+    """Where the k-th (0-based) activation of the network sits: 'layer 3', or
+    in a resmlp 'block 3' (with m - 1 activations a block, 'block 3, act 2')."""
+    if c.get("arch") != "resmlp":
+        return f"layer {k + 1}"
+    per = c["branch_depth"] - 1
+    if per == 1:
+        return f"block {k + 1}"
+    return f"block {k // per + 1}, act {k % per + 1}"
 
 
 def grad_norms_summary(res: GradNormsResult) -> str:
@@ -400,12 +546,14 @@ def compare_tables(res: CompareResult) -> list[Any]:
     with a training probe), the verdict in short, and the rank."""
     c = res.config
     trained = c["train_epochs"] > 0
+    resmlp = c.get("arch") == "resmlp"
     title = (
-        f"init-compare: {c['layers']} x {c['width']}, batch {c['batch_size']}, "
+        f"init-compare: {'resmlp, ' if resmlp else ''}{c['layers']}{' blocks' if resmlp else ''} "
+        f"x {c['width']}, batch {c['batch_size']}, "
         f"{len(c['seeds'])} seed{'s' if len(c['seeds']) > 1 else ''} from {c['seed']}"
         + (f", {c['train_epochs']} epochs on {c['dataset']}" if trained else "")
     )
-    what = "dev accuracy" if trained else "final/input std"
+    what = "dev accuracy" if trained else "final/input stream std" if resmlp else "final/input std"
     t = Grid([Col("init", "left"), *(Col(act) for act in res.acts)])
     for init in res.inits:
         cells = []
@@ -418,6 +566,8 @@ def compare_tables(res: CompareResult) -> list[Any]:
         f"each cell: mean {what} over seeds, verdict, rank (#1 best); "
         "ok stable, inf non-finite, vani vanishing, expl exploding, sat saturated"
     )
+    if resmlp:
+        return [title, resmlp_block(c), t, legend]
     return [title, t, legend]
 
 
