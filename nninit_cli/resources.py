@@ -129,6 +129,11 @@ def _growth(value: float, default: float, power: float = 1.0) -> float:
 # The estimates, one per experiment
 
 
+def _per_layer(net) -> int:
+    """Linears per layer: a residual block has `branch_depth` of them."""
+    return net.branch_depth if getattr(net, "arch", "mlp") == "resmlp" else 1
+
+
 def std_trace(net, backward: bool) -> Estimate:
     """Forward-only: the current and the next layer's weights (drawn in
     float32, then cast), QR work for orthogonal-style inits, and the batch's
@@ -143,7 +148,7 @@ def std_trace(net, backward: bool) -> Estimate:
     drivers = [("--width", w, _growth(w, 256, 2)), ("--batch-size", b, _growth(b, 16))]
     if not backward:
         return Estimate(2 * layer + qr + acts, f"{w} x {w} weights and a batch of {b}", tuple(drivers))
-    kept = depth * (2 * w * w * e + 4 * b * w * e)
+    kept = depth * _per_layer(net) * (2 * w * w * e + 4 * b * w * e)
     drivers += [("--layers", depth, _growth(depth, 100)), ("--backward", "--backward", 0.0)]
     what = f"{depth} layers of {w} x {w} weights kept for --backward"
     return Estimate(kept + layer + qr + acts, what, tuple(drivers))
@@ -163,7 +168,7 @@ def mlp(
 
 def grad_norms(nets) -> Estimate:
     net = nets[0]
-    hidden = [net.width] * (net.layers - 1)
+    hidden = [net.width] * (net.layers * _per_layer(net) - 1)
     params, acts = mlp(net, 2, hidden, 1, net.batch_size, states=1)
     params += sum(net.width * net.width for _ in hidden)  # ever-nonzero masks, one byte a weight
     drivers = (
@@ -176,14 +181,15 @@ def grad_norms(nets) -> Estimate:
 
 
 def init_compare(cells, batched: bool, n_inits: int, n_seeds: int) -> Estimate:
-    """A batched group stacks every init x seed of one activation: each layer's
-    weights stay in the autograd graph of the backward probe."""
+    """A batched group stacks every init x seed of one activation: member
+    models are drawn one at a time into the stack, which stays in the autograd
+    graph of the backward probe."""
     net = cells[0].net
-    w, b, depth = net.width, net.batch_size, net.layers
+    w, b, depth = net.width, net.batch_size, net.layers * _per_layer(net)
     e = DTYPE_BYTES[net.dtype]
     k = n_inits * n_seeds if batched else n_seeds
     kept = depth * k * (w * w * e + 3 * b * w * e)
-    drawn = k * w * w * (4 + e)
+    drawn = depth * w * w * (4 + e)  # one member model, besides the stack
     train = 0.0
     if cells[0].train_epochs:
         params, acts = mlp(net, 2, [w] * (depth - 1), 1, 1000, states=0)

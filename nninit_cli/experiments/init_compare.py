@@ -82,6 +82,24 @@ def member_model(net: NetSpec, x0: torch.Tensor, device: torch.device, dtype: to
     return model
 
 
+def _stacked(
+    nets: list[NetSpec], x0: torch.Tensor, device: torch.device, dtype: torch.dtype
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """The parameters and buffers of K member models, stacked along a new first
+    dimension (`torch.func.stack_module_state`'s layout), filled one member at
+    a time so that only one whole model exists besides the stack."""
+    params: dict[str, torch.Tensor] = {}
+    buffers: dict[str, torch.Tensor] = {}
+    for i, net in enumerate(nets):
+        model = member_model(net, x0[i], device, dtype)
+        for store, named in ((params, model.named_parameters()), (buffers, model.named_buffers())):
+            for name, t in named:
+                if name not in store:
+                    store[name] = torch.empty((len(nets), *t.shape), device=t.device, dtype=t.dtype)
+                store[name][i] = t.detach()
+    return params, buffers
+
+
 class _Collect:
     """Probes for the batched forward: each hooked module's `signal_stats`,
     kept as tensors so that `torch.func.vmap` hands them back per slice."""
@@ -114,7 +132,7 @@ def _probe(cells: list[CellSpec]) -> list[list[_SeedProbe]]:
     K models from the builder, their parameters stacked, and one model's
     forward mapped over them with `torch.func.vmap`, the probes' hooks
     included.  Every cell must share `shape_key`."""
-    from torch.func import functional_call, stack_module_state, vmap
+    from torch.func import functional_call, vmap
 
     net0 = cells[0].net
     device = resolve_device(net0.device)
@@ -122,12 +140,9 @@ def _probe(cells: list[CellSpec]) -> list[list[_SeedProbe]]:
     members = [(c, s) for c, cell in enumerate(cells) for s in cell.seeds]
     nets = [replace(cells[c].net, seed=s) for c, s in members]
     x0 = torch.stack([input_batch(n.seed, n.batch_size, n.width) for n in nets])
-    models = [member_model(n, x0[i], device, dtype) for i, n in enumerate(nets)]
-    params, buffers = stack_module_state(models)
-    del models
+    params, buffers = _stacked(nets, x0, device, dtype)
     base = build(net0)  # on the meta device: the shape the stacked tensors fill
     fcs = [name for name, _ in named_linears(base)]
-    params = {k: v.detach() for k, v in params.items()}
     ends = (f"{fcs[0]}.weight", f"{fcs[-1]}.weight")  # only these gradients are read
     for key in ends:
         params[key].requires_grad_(True)
