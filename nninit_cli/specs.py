@@ -604,6 +604,13 @@ def net_spec(values: Mapping[str, Any], act: str | None = None) -> NetSpec:
     )
 
 
+def check_batch_norm(net: NetSpec) -> NetSpec:
+    """BatchNorm normalises over the batch: one example has no statistics."""
+    if net.norm == "batch" and net.batch_size < 2:
+        raise SpecError("--norm", "batch normalises over the batch: it needs --batch-size 2 or more")
+    return net
+
+
 def _arch_values(values: Mapping[str, Any]) -> dict[str, Any]:
     """The NetSpec fields of the architecture; resmlp knobs refused on an MLP."""
     arch = values.get("arch", "mlp")
@@ -678,7 +685,7 @@ def std_trace_flags() -> list[Flag]:
 def std_trace_spec(given: Mapping[str, Any], config: Path | None = None) -> StdTraceSpec:
     values = resolve("std-trace", std_trace_flags(), given, config)
     spec = StdTraceSpec(
-        net=net_spec(values),
+        net=check_batch_norm(net_spec(values)),
         backward=values["backward"],
         explode_ratio=values["explode_ratio"],
         vanish_ratio=values["vanish_ratio"],
@@ -789,7 +796,7 @@ def grad_norms_spec(given: Mapping[str, Any], config: Path | None = None) -> Gra
         raise SpecError("--layers", "must be at least 2 (a hidden layer and the output), got 1")
     if values["batch_size"] > TRAIN_SIZE:
         raise SpecError("--batch-size", f"must be at most the training set's {TRAIN_SIZE} examples")
-    nets = tuple(net_spec(values, act=a) for a in values["act"])
+    nets = tuple(check_batch_norm(net_spec(values, act=a)) for a in values["act"])
     resources.require(resources.grad_norms(nets))
     return GradNormsSpec(
         nets=nets,
@@ -934,7 +941,7 @@ def init_compare_spec(given: Mapping[str, Any], config: Path | None = None) -> C
     seeds = tuple(range(values["seed"], values["seed"] + values["seeds"]))
     cells = tuple(
         CellSpec(
-            net=net_spec({**values, "init": init}, act=act),
+            net=check_batch_norm(net_spec({**values, "init": init}, act=act)),
             seeds=seeds,
             train_epochs=values["train_epochs"],
             lr=values["lr"],
@@ -1152,6 +1159,21 @@ def train_flags() -> list[Flag]:
     ]
 
 
+def _check_batches(spec: TrainSpec) -> None:
+    """BatchNorm cannot normalise a minibatch of one example: refuse a
+    --batch-size that leaves one (the last minibatch of an epoch included)."""
+    if spec.net.norm != "batch":
+        return
+    n = spec.train_size or DATA_SIZES[spec.dataset][1]
+    size = spec.batch_size or n
+    if min(size, n) < 2 or n % size == 1:
+        raise SpecError(
+            "--batch-size",
+            f"with --norm batch every minibatch needs 2 or more examples; {n} training examples "
+            f"in batches of {size} leave one alone",
+        )
+
+
 def train_spec(given: Mapping[str, Any], config: Path | None = None) -> TrainSpec:
     values = resolve("train", train_flags(), given, config)
     hidden_default, batch_default = TRAIN_DEFAULTS[values["dataset"]]
@@ -1197,6 +1219,7 @@ def train_spec(given: Mapping[str, Any], config: Path | None = None) -> TrainSpe
         watch=values["watch"],
         fail_on=values["fail_on"],
     )
+    _check_batches(spec)
     resources.require(resources.train(spec, DATA_SIZES))
     return spec
 
