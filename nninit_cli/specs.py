@@ -1009,7 +1009,7 @@ def hidden_list(raw: Any) -> tuple[int, ...] | None:
         if not 1 <= n <= 65_536:
             raise ValueError(f"every width must be from 1 to 65536, got {n}")
         if not 1 <= k <= 10_000 or len(out) + k > 10_000:
-            raise ValueError(f"at most 10000 hidden layers, got {raw!r}")
+            raise ValueError(f"WxK needs K from 1 to 10000 (10000 hidden layers at most), got {raw!r}")
         out += [n] * k
     return tuple(out)
 
