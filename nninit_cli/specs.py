@@ -1192,7 +1192,7 @@ def train_spec(given: Mapping[str, Any], config: Path | None = None) -> TrainSpe
     layers = len(hidden) + 1
     if values["arch"] == "resmlp":
         if not hidden or len(set(hidden)) > 1:
-            raise SpecError("--hidden", "resmlp needs one stream width: WxK, K blocks of W units (e.g. 64x32)")
+            raise SpecError("--hidden", "resmlp needs one stream width: WxK, K blocks of W (e.g. 64x32)")
         if len(values["dropout"]) > 1:
             raise SpecError("--dropout", "resmlp takes one probability, applied in every branch")
         layers = len(hidden)

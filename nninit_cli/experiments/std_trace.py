@@ -22,7 +22,6 @@ from nninit_cli.probes import (
     OutputGrads,
     OutputStats,
     StopForward,
-    as_floats,
     signal_stats,
     spread,
     spread_only,
@@ -89,15 +88,17 @@ def run_std_trace(spec: StdTraceSpec) -> StdTraceResult:
     if net.residual:
         blocks = [m for m in model.modules() if isinstance(m, Block)]
         probes = {
-            "out": OutputStats(blocks, reduce, stop_nonfinite=True),
-            "branch": OutputStats([m for m in model.modules() if isinstance(m, Branch)], spread_only),
-            "act": OutputStats(acts, reduce),
+            "out": OutputStats(blocks, reduce, stop_nonfinite=True, floats=True),
+            "branch": OutputStats(
+                [m for m in model.modules() if isinstance(m, Branch)], spread_only, floats=True
+            ),
+            "act": OutputStats(acts, reduce, floats=True),
         }
         grads = OutputGrads(blocks, spread_only) if spec.backward else None
     else:
         probes = {
-            "out": OutputStats(acts, reduce, stop_nonfinite=True),
-            "pre": OutputStats(linears(model), spread_only),
+            "out": OutputStats(acts, reduce, stop_nonfinite=True, floats=True),
+            "pre": OutputStats(linears(model), spread_only, floats=True),
         }
         grads = OutputGrads(acts, spread_only) if spec.backward else None
     lazy = LazyLinears(model, net, device, dtype, keep=spec.backward, requires_grad=spec.backward)
@@ -116,7 +117,7 @@ def run_std_trace(spec: StdTraceSpec) -> StdTraceResult:
             if probe is not None:
                 probe.remove()
     ran = sum(s is not None for s in probes["out"].stats)
-    first_nonfinite = ran if stopped or not bool(probes["out"].stats[ran - 1]["finite"]) else None
+    first_nonfinite = ran if stopped or not probes["out"].stats[ran - 1]["finite"] else None
     if net.residual:
         rows = _block_rows(net.branch_depth - 1, x0, probes, grads, model, preds, ran)
     else:
@@ -128,12 +129,12 @@ def _layer_rows(probes, grads, model, preds, ran: int) -> list[LayerStats]:
     fcs = linears(model)
     rows = []
     for i in range(ran):
-        out = as_floats(probes["out"].stats[i])
+        out = probes["out"].stats[i]
         row = LayerStats(
             layer=i + 1,
             mean=out["mean"],
             std=out["std"],
-            pre_std=probes["pre"].stats[i]["std"].item(),
+            pre_std=probes["pre"].stats[i]["std"],
             zero_frac=out["zero_frac"],
             saturated_frac=out.get("saturated_frac"),
             predicted_std=preds[i].std,
@@ -143,7 +144,7 @@ def _layer_rows(probes, grads, model, preds, ran: int) -> list[LayerStats]:
             row = LayerStats(
                 **{
                     **row.__dict__,
-                    "grad_std": grads.stats[i]["std"].item(),
+                    "grad_std": grads.stats[i]["std"],
                     "weight_grad_norm": fcs[i].weight.grad.double().norm().item(),
                 }
             )
@@ -156,13 +157,13 @@ def _block_rows(acts_per_block: int, x0, probes, grads, model, preds, ran: int) 
     rows = []
     prev_std = spread(x0).item()
     for k in range(ran):
-        out = as_floats(probes["out"].stats[k])
-        branch_std = probes["branch"].stats[k]["std"].item()
-        acts = [as_floats(s) for s in probes["act"].stats[k * acts_per_block : (k + 1) * acts_per_block] if s]
+        out = probes["out"].stats[k]
+        branch_std = probes["branch"].stats[k]["std"]
+        acts = [s for s in probes["act"].stats[k * acts_per_block : (k + 1) * acts_per_block] if s]
         sats = [a["saturated_frac"] for a in acts if "saturated_frac" in a]
         grad_std = grad_norm = None
         if grads is not None:
-            grad_std = grads.stats[k]["std"].item()
+            grad_std = grads.stats[k]["std"]
             norms = [
                 fc.weight.grad.double().norm() for fc in linears(blocks[k]) if fc.weight.grad is not None
             ]
