@@ -1,0 +1,373 @@
+"""Every initialiser, one record each: its flags, gain, draw and the variance it gives.
+
+A new initialiser is one `InitialiserRecord` in `INITIALISER_RECORDS` below
+and nothing else: `--init` (through `registry.INITS`, which indexes the records
+by name and alias), `nninit list`, `--gain` resolution, the dtype range check,
+the model builder (`model.inits.init_weight`), the mean-field theory
+(`theory.weight_variance_gain`) and init-hist's formula columns all read it
+from here.  `tests/test_records.py` walks every record: the empirical variance
+of its draws matches `variance_gain` over several fan shapes, a seed fixes the
+draw, the flags exist, torch's default gain is torch's.
+
+Weights are (fan_out, fan_in) tensors, as in `nn.Linear`.  A draw reads the
+generator it is given and nothing else, so a seed fixes the weights.  No torch
+at import (see `nninit_cli.lazy`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from nninit_cli.lazy import LazyModule
+
+if TYPE_CHECKING:
+    import torch as _torch
+
+    from nninit_cli.specs import NetSpec
+
+    Draw = Callable[[_torch.Tensor, NetSpec, _torch.Generator], _torch.Tensor]
+    VarianceGain = Callable[[NetSpec, int, int], float | None]
+    Moments = Callable[[NetSpec, int, int], tuple[float | None, float | None]]
+    FitToData = Callable[[_torch.Tensor, _torch.Tensor | None, _torch.Tensor], _torch.Tensor]
+
+torch: Any = LazyModule("torch")
+tinit: Any = LazyModule("torch.nn.init")
+
+
+@dataclass(frozen=True)
+class InitialiserRecord:
+    """One initialiser.  Every field is required, so a record that forgets one
+    fails when this module is imported; `__post_init__` checks the pieces that
+    can be checked without torch.
+
+    name: the canonical name, as `--init` takes it and every output shows it.
+    aliases: other spellings `--init` accepts.
+    flags: the flags it reads (without --), in the order `nninit list` shows.
+    value_flags: those of `flags` whose value is written into the weights as
+        is (a constant, a mean, a bound): refused where they overflow --dtype.
+    std_formula: the std of one weight, in words, for `nninit list`.
+    torch_default_gain: the gain torch's own function uses when none is
+        passed (`--gain torch`); None for initialisers that take no gain,
+        which are exactly those without "gain" in `flags`.
+    draw: fill a (fan_out, fan_in) weight in place from the generator and
+        return it; `net.gain` is the resolved gain.  Called under no_grad.
+    variance_gain: v = fan_in * Var(w) for (net, fan_in, fan_out), the number
+        the mean-field theory propagates (1 keeps a linear stack's variance);
+        None where that theory does not apply (weights with a non-zero mean,
+        or not random).
+    moments: a weight's (mean, std) by formula, for init-hist's theory
+        columns (None for what has none); None here means mean 0 and std
+        sqrt(v / fan_in) from variance_gain.
+    fit_to_data: the data-dependent step after the draw (LSUV): called with
+        (weight, bias or None, the layer's input batch), rescales in place;
+        None for initialisers that need no data.
+    """
+
+    name: str
+    aliases: tuple[str, ...]
+    flags: tuple[str, ...]
+    value_flags: tuple[str, ...]
+    std_formula: str
+    torch_default_gain: float | None
+    draw: Draw
+    variance_gain: VarianceGain
+    moments: Moments | None
+    fit_to_data: FitToData | None
+
+    def __post_init__(self) -> None:
+        if ("gain" in self.flags) != (self.torch_default_gain is not None):
+            raise ValueError(f"initialiser {self.name!r}: a torch_default_gain exactly when it reads --gain")
+        if not set(self.value_flags) <= set(self.flags):
+            raise ValueError(f"initialiser {self.name!r}: value_flags must be among its flags")
+
+    @property
+    def uses_gain(self) -> bool:
+        return self.torch_default_gain is not None
+
+    def weight_moments(self, net: NetSpec, fan_in: int, fan_out: int) -> tuple[float | None, float | None]:
+        """Mean and std of one weight by formula (see `moments`)."""
+        if self.moments is not None:
+            return self.moments(net, fan_in, fan_out)
+        v = self.variance_gain(net, fan_in, fan_out)
+        return 0.0, None if v is None else math.sqrt(v / fan_in)
+
+
+# ---------------------------------------------------------------------------
+# The draws and variances that take more than one line
+
+TRUNC_SDS = 2.0  # trunc-normal cuts at mean +- 2 std
+
+
+def _trunc_var_factor(a: float) -> float:
+    """Var of N(0, 1) cut at +-a, relative to 1: 1 - 2a phi(a) / (2 Phi(a) - 1)."""
+    return 1.0 - 2 * a * math.exp(-a * a / 2) / math.sqrt(2 * math.pi) / math.erf(a / math.sqrt(2))
+
+
+TRUNC_VAR_FACTOR = _trunc_var_factor(TRUNC_SDS)
+"""Var of N(0, 1) cut at +-2, relative to 1: 0.774 (std factor 0.880)."""
+
+
+def _draw_trunc_normal(w: _torch.Tensor, net: NetSpec, gen: _torch.Generator) -> _torch.Tensor:
+    lo, hi = net.mean - TRUNC_SDS * net.std, net.mean + TRUNC_SDS * net.std
+    return tinit.trunc_normal_(w, net.mean, net.std, lo, hi, generator=gen)
+
+
+def _kaiming_std(w: _torch.Tensor, net: NetSpec) -> float:
+    """He et al. 2015: gain / sqrt(fan), fan by --fan-mode.  Computed here from
+    the resolved --gain and drawn as torch draws (a test checks `--gain torch`
+    against kaiming_normal_ / kaiming_uniform_ tensor for tensor)."""
+    fan = w.shape[1] if net.fan_mode == "fan_in" else w.shape[0]
+    return net.gain / math.sqrt(fan)
+
+
+def _draw_kaiming_uniform(w: _torch.Tensor, net: NetSpec, gen: _torch.Generator) -> _torch.Tensor:
+    bound = math.sqrt(3.0) * _kaiming_std(w, net)
+    return w.uniform_(-bound, bound, generator=gen)
+
+
+def _draw_sparse(w: _torch.Tensor, net: NetSpec, gen: _torch.Generator) -> _torch.Tensor:
+    """torch.nn.init.sparse_ (Martens 2010), but drawing the zeroed rows from
+    `gen` too: torch's own version (2.13) permutes with the global RNG, so a
+    seed would not fix it."""
+    rows, cols = w.shape
+    num_zeros = math.ceil(net.sparsity * rows)
+    w.normal_(0.0, net.std, generator=gen)
+    for col in range(cols):
+        w[torch.randperm(rows, generator=gen)[:num_zeros], col] = 0.0
+    return w
+
+
+def _variance_normal(net: NetSpec, fan_in: int, fan_out: int) -> float | None:
+    return None if net.mean != 0.0 else fan_in * net.std**2
+
+
+def _variance_uniform(net: NetSpec, fan_in: int, fan_out: int) -> float | None:
+    return None if net.low != -net.high else fan_in * (net.high - net.low) ** 2 / 12.0
+
+
+def _variance_kaiming(net: NetSpec, fan_in: int, fan_out: int) -> float:
+    fan = fan_in if net.fan_mode == "fan_in" else fan_out
+    return fan_in * net.gain**2 / fan
+
+
+def _variance_xavier(net: NetSpec, fan_in: int, fan_out: int) -> float:
+    return fan_in * net.gain**2 * 2.0 / (fan_in + fan_out)
+
+
+def _variance_sparse(net: NetSpec, fan_in: int, fan_out: int) -> float:
+    zeros_per_column = math.ceil(net.sparsity * fan_out)
+    return fan_in * net.std**2 * (1.0 - zeros_per_column / fan_out)
+
+
+def _none(net: NetSpec, fan_in: int, fan_out: int) -> None:
+    return None
+
+
+LSUV_TOL = 1e-3  # stop when the pre-activation std is within 0.1% of 1
+LSUV_MAX_ITER = 20
+
+
+def lsuv_rescale(w: _torch.Tensor, b: _torch.Tensor | None, x: _torch.Tensor) -> _torch.Tensor:
+    """Scale `w` in place until std(x w^T + b) = 1 on the batch `x` (the layer's
+    input), as LSUV does layer after layer (Mishkin & Matas 2015, "All you need
+    is a good init").  Without a bias one division is exact; a bias makes the
+    std an affine function of the scale, hence the few iterations.  A layer whose
+    output has no spread at all (std 0) is left as it is.
+
+    Works on one layer (w: out x in, x: batch x in) or on a stack of K
+    independent ones (w: K x out x in, b: K x out, x: K x batch x in), each
+    fitted to its own slice.
+    """
+    single = w.dim() == 2
+    ws, xs = (w.unsqueeze(0), x.unsqueeze(0)) if single else (w, x)
+    bs = None if b is None else (b.unsqueeze(0) if single else b).unsqueeze(1)
+    with torch.no_grad():
+        for _ in range(LSUV_MAX_ITER):
+            pre = xs @ ws.transpose(1, 2)
+            if bs is not None:
+                pre = pre + bs
+            std = pre.double().flatten(1).std(dim=1, correction=0)
+            todo = torch.isfinite(std) & (std > 0) & ((std - 1).abs() >= LSUV_TOL)
+            if not todo.any():
+                break
+            scale = torch.where(todo, std, torch.ones_like(std)).to(ws.dtype)
+            ws.div_(scale[:, None, None])
+    return w
+
+
+# ---------------------------------------------------------------------------
+# The records (n = fan_in, m = fan_out, g = the resolved gain)
+
+INITIALISER_RECORDS = (
+    InitialiserRecord(
+        name="zeros",
+        aliases=(),
+        flags=(),
+        value_flags=(),
+        std_formula="0",
+        torch_default_gain=None,
+        draw=lambda w, net, gen: tinit.zeros_(w),
+        variance_gain=lambda net, n, m: 0.0,
+        moments=None,
+        fit_to_data=None,
+    ),
+    InitialiserRecord(
+        name="constant",
+        aliases=(),
+        flags=("value",),
+        value_flags=("value",),
+        std_formula="0 (every weight = value)",
+        torch_default_gain=None,
+        draw=lambda w, net, gen: tinit.constant_(w, net.value),
+        variance_gain=lambda net, n, m: 0.0 if net.value == 0.0 else None,
+        moments=lambda net, n, m: (net.value, 0.0),
+        fit_to_data=None,
+    ),
+    InitialiserRecord(
+        name="normal",
+        aliases=(),
+        flags=("mean", "std"),
+        value_flags=("mean",),
+        std_formula="std",
+        torch_default_gain=None,
+        draw=lambda w, net, gen: tinit.normal_(w, net.mean, net.std, generator=gen),
+        variance_gain=_variance_normal,
+        moments=lambda net, n, m: (net.mean, net.std),
+        fit_to_data=None,
+    ),
+    InitialiserRecord(
+        name="uniform",
+        aliases=(),
+        flags=("low", "high"),
+        value_flags=("low", "high"),
+        std_formula="(high - low) / sqrt(12)",
+        torch_default_gain=None,
+        draw=lambda w, net, gen: tinit.uniform_(w, net.low, net.high, generator=gen),
+        variance_gain=_variance_uniform,
+        moments=lambda net, n, m: ((net.low + net.high) / 2, (net.high - net.low) / math.sqrt(12)),
+        fit_to_data=None,
+    ),
+    InitialiserRecord(
+        name="trunc-normal",
+        aliases=(),
+        flags=("mean", "std"),
+        value_flags=("mean",),
+        std_formula="0.880 * std (cut at mean +- 2 std)",
+        torch_default_gain=None,
+        draw=_draw_trunc_normal,
+        variance_gain=lambda net, n, m: None if net.mean != 0.0 else n * net.std**2 * TRUNC_VAR_FACTOR,
+        moments=lambda net, n, m: (net.mean, net.std * math.sqrt(TRUNC_VAR_FACTOR)),
+        fit_to_data=None,
+    ),
+    InitialiserRecord(  # Glorot & Bengio 2010
+        name="xavier-uniform",
+        aliases=("xavier",),
+        flags=("gain",),
+        value_flags=(),
+        std_formula="gain * sqrt(2 / (fan_in + fan_out))",
+        torch_default_gain=1.0,
+        draw=lambda w, net, gen: tinit.xavier_uniform_(w, gain=net.gain, generator=gen),
+        variance_gain=_variance_xavier,
+        moments=None,
+        fit_to_data=None,
+    ),
+    InitialiserRecord(
+        name="xavier-normal",
+        aliases=(),
+        flags=("gain",),
+        value_flags=(),
+        std_formula="gain * sqrt(2 / (fan_in + fan_out))",
+        torch_default_gain=1.0,
+        draw=lambda w, net, gen: tinit.xavier_normal_(w, gain=net.gain, generator=gen),
+        variance_gain=_variance_xavier,
+        moments=None,
+        fit_to_data=None,
+    ),
+    InitialiserRecord(  # He et al. 2015; torch's default is leaky_relu with a=0
+        name="kaiming-normal",
+        aliases=("kaiming",),
+        flags=("gain", "fan-mode"),
+        value_flags=(),
+        std_formula="gain / sqrt(fan)",
+        torch_default_gain=math.sqrt(2.0),
+        draw=lambda w, net, gen: w.normal_(0.0, _kaiming_std(w, net), generator=gen),
+        variance_gain=_variance_kaiming,
+        moments=None,
+        fit_to_data=None,
+    ),
+    InitialiserRecord(
+        name="kaiming-uniform",
+        aliases=(),
+        flags=("gain", "fan-mode"),
+        value_flags=(),
+        std_formula="gain / sqrt(fan)",
+        torch_default_gain=math.sqrt(2.0),
+        draw=_draw_kaiming_uniform,
+        variance_gain=_variance_kaiming,
+        moments=None,
+        fit_to_data=None,
+    ),
+    InitialiserRecord(  # Saxe et al. 2014: rows (or columns) orthonormal, times g
+        name="orthogonal",
+        aliases=(),
+        flags=("gain",),
+        value_flags=(),
+        std_formula="gain / sqrt(fan_in) (rows orthonormal x gain)",
+        torch_default_gain=1.0,
+        draw=lambda w, net, gen: tinit.orthogonal_(w, gain=net.gain, generator=gen),
+        variance_gain=lambda net, n, m: net.gain**2 * min(1.0, n / m),
+        moments=None,
+        fit_to_data=None,
+    ),
+    InitialiserRecord(
+        name="eye",
+        aliases=("identity",),
+        flags=(),
+        value_flags=(),
+        std_formula="identity matrix (not random)",
+        torch_default_gain=None,
+        draw=lambda w, net, gen: tinit.eye_(w),
+        variance_gain=_none,
+        moments=lambda net, n, m: (None, None),
+        fit_to_data=None,
+    ),
+    InitialiserRecord(
+        name="sparse",
+        aliases=(),
+        flags=("sparsity", "std"),
+        value_flags=(),
+        std_formula="std * sqrt(1 - sparsity)",
+        torch_default_gain=None,
+        draw=_draw_sparse,
+        variance_gain=_variance_sparse,
+        moments=None,
+        fit_to_data=None,
+    ),
+    InitialiserRecord(  # nn.Linear.reset_parameters: U(-1/sqrt(n), 1/sqrt(n))
+        name="default",
+        aliases=(),
+        flags=(),
+        value_flags=(),
+        std_formula="1 / sqrt(3 * fan_in) (nn.Linear's own init)",
+        torch_default_gain=None,
+        draw=lambda w, net, gen: tinit.kaiming_uniform_(w, a=math.sqrt(5.0), generator=gen),
+        variance_gain=lambda net, n, m: 1.0 / 3.0,
+        moments=None,
+        fit_to_data=None,
+    ),
+    InitialiserRecord(  # Mishkin & Matas 2015: orthogonal, then fitted to the data
+        name="lsuv",
+        aliases=(),
+        flags=(),
+        value_flags=(),
+        std_formula="orthogonal, then scaled until pre-activation std = 1 on the data",
+        torch_default_gain=None,
+        draw=lambda w, net, gen: tinit.orthogonal_(w, gain=1.0, generator=gen),
+        variance_gain=_none,
+        moments=None,
+        fit_to_data=lsuv_rescale,
+    ),
+)
