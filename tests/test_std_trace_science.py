@@ -161,20 +161,30 @@ def test_weights_do_not_depend_on_batch_size(monkeypatch):
     assert not (seen[5][0] == seen[16][0]).all()
 
 
-def _peak_rss_mb(layers: int) -> float:
+def _peak_rss_mb(layers: int, flags: dict) -> float:
     code = (
         "import resource; from nninit_cli.specs import std_trace_spec; "
         "from nninit_cli.experiments.std_trace import run_std_trace; "
-        f"run_std_trace(std_trace_spec({{'layers': {layers}, 'width': 1024, 'std': 1 / 32}})); "
+        f"run_std_trace(std_trace_spec({{**{flags!r}, 'layers': {layers}, 'width': 1024}})); "
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout)
 
 
-def test_forward_trace_memory_is_flat_in_depth():
+@pytest.mark.parametrize(
+    "flags",
+    [
+        {"std": 1 / 32},
+        {"act": "relu", "init": "kaiming"},  # kept 0-d statistics once fragmented the heap here
+        {"arch": "resmlp", "act": "relu", "init": "kaiming", "residual_scale": "invsqrt"},
+    ],
+)
+def test_forward_trace_memory_is_flat_in_depth(flags):
     # 400 layers of 1024 x 1024 float32 weights would be 1.6 GB if any were kept
-    shallow, deep = _peak_rss_mb(10), _peak_rss_mb(400)
+    # (a resmlp block holds two of them: 200 blocks)
+    deep = 200 if flags.get("arch") == "resmlp" else 400
+    shallow, deep = _peak_rss_mb(10, flags), _peak_rss_mb(deep, flags)
     assert deep - shallow < 100, (shallow, deep)
 
 
