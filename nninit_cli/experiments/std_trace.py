@@ -85,22 +85,18 @@ def run_std_trace(spec: StdTraceSpec) -> StdTraceResult:
     sat = (lambda y: saturated(net.act, y)) if ACTIVATIONS[net.act].saturates else None
     reduce = lambda y: signal_stats(y, sat)  # noqa: E731
     acts = activations(model)
+    blocks = [m for m in model.modules() if isinstance(m, Block)]
+    rows = blocks if net.residual else acts
+    # the gradient probe first: its hook must attach before the signal probe
+    # can stop the forward pass at a non-finite output
+    grads = OutputGrads(rows, spread_only) if spec.backward else None
+    probes = {"out": OutputStats(rows, reduce, stop_nonfinite=True, floats=True)}
     if net.residual:
-        blocks = [m for m in model.modules() if isinstance(m, Block)]
-        probes = {
-            "out": OutputStats(blocks, reduce, stop_nonfinite=True, floats=True),
-            "branch": OutputStats(
-                [m for m in model.modules() if isinstance(m, Branch)], spread_only, floats=True
-            ),
-            "act": OutputStats(acts, reduce, floats=True),
-        }
-        grads = OutputGrads(blocks, spread_only) if spec.backward else None
+        branches = [m for m in model.modules() if isinstance(m, Branch)]
+        probes["branch"] = OutputStats(branches, spread_only, floats=True)
+        probes["act"] = OutputStats(acts, reduce, floats=True)
     else:
-        probes = {
-            "out": OutputStats(acts, reduce, stop_nonfinite=True, floats=True),
-            "pre": OutputStats(linears(model), spread_only, floats=True),
-        }
-        grads = OutputGrads(acts, spread_only) if spec.backward else None
+        probes["pre"] = OutputStats(linears(model), spread_only, floats=True)
     lazy = LazyLinears(model, net, device, dtype, keep=spec.backward, requires_grad=spec.backward)
     stopped = False
     try:
