@@ -300,68 +300,73 @@ def predict_resmlp(net, m2_in: float, rho_in: float, mean_in: float | None = Non
     ]
     mvar = m2_in / (batch * n) if mean_in is None else 0.0
     out: list[LayerPrediction] = []
-    for k in range(1, net.layers + 1):
-        if not (math.isfinite(q) and q >= 0.0):
-            out.extend(LayerPrediction(j, None, None, None, None) for j in range(k, net.layers + 1))
-            break
-        q_ab_mean = sum(p.q_ab for p in pairs) / len(pairs)
-        brs = [r.branch(q, mu, p.q_ab, q_ab_mean) for p in pairs]
-        s = brs[0].S
-        if post is None and r.a2 * (s + r.beta**2) == 0.0:  # x_out = x exactly
-            out.append(_identity(k, q, mu, mvar, with_band))
-            continue
-        if post == "batch":  # each unit normalised over the batch; band not given
-            q_ab_out = sum(p.q_ab + r.a2 * b.S_ab for p, b in zip(pairs, brs, strict=True)) / len(pairs)
-            var = (1 - 1 / batch) * max(q + r.a2 * s - q_ab_out, 0.0)
-            out.append(LayerPrediction(k, None, 0.0, math.sqrt(var / (var + NORM_EPS)), None))
-            for p, b in zip(pairs, brs, strict=True):
-                c = -1.0 / (batch - 1) + (p.q_ab + r.a2 * b.S_ab - q_ab_out) / max(var, 1e-300)
-                p.q_ab, p.var, p.cov, p.drift = c * var / (var + NORM_EPS), 0.0, 0.0, 0.0
-            q, mu, mvar = var / (var + NORM_EPS), 0.0, 0.0
-            continue
-        if post == "layer":
-            out.append(_post_layer_norm(r, k, q, mu, pairs, brs, with_band))
-            v = out[-1].std ** 2
+    try:
+        for k in range(1, net.layers + 1):
+            if not (math.isfinite(q) and q >= 0.0):
+                out.extend(LayerPrediction(j, None, None, None, None) for j in range(k, net.layers + 1))
+                break
+            q_ab_mean = sum(p.q_ab for p in pairs) / len(pairs)
+            brs = [r.branch(q, mu, p.q_ab, q_ab_mean) for p in pairs]
+            s = brs[0].S
+            if post is None and r.a2 * (s + r.beta**2) == 0.0:  # x_out = x exactly
+                out.append(_identity(k, q, mu, mvar, with_band))
+                continue
+            if post == "batch":  # each unit normalised over the batch; band not given
+                q_ab_out = sum(p.q_ab + r.a2 * b.S_ab for p, b in zip(pairs, brs, strict=True)) / len(pairs)
+                var = (1 - 1 / batch) * max(q + r.a2 * s - q_ab_out, 0.0)
+                out.append(LayerPrediction(k, None, 0.0, math.sqrt(var / (var + NORM_EPS)), None))
+                for p, b in zip(pairs, brs, strict=True):
+                    c = -1.0 / (batch - 1) + (p.q_ab + r.a2 * b.S_ab - q_ab_out) / max(var, 1e-300)
+                    p.q_ab, p.var, p.cov, p.drift = c * var / (var + NORM_EPS), 0.0, 0.0, 0.0
+                q, mu, mvar = var / (var + NORM_EPS), 0.0, 0.0
+                continue
+            if post == "layer":
+                out.append(_post_layer_norm(r, k, q, mu, pairs, brs, with_band))
+                v = out[-1].std ** 2
+                fresh = r.kernel_noise(q, pairs, brs)
+                for p, b in zip(pairs, brs, strict=True):
+                    p.q_ab, p.var, p.cov, p.drift = p.q_ab + r.a2 * b.S_ab, 0.0, 0.0, 0.0
+                _spread_kernel(pairs, fresh)
+                for p in pairs:
+                    p.q_ab *= v / (q + r.a2 * s)
+                q, mu, mvar = v, 0.0, 0.0
+                continue
+
+            q_out = r.added(q, mu, s)
+            if with_band and q > 0 and q_out > 0:
+                chi, curv = r.log_slopes(q, mu, q_ab_mean)
+                for p, b in zip(pairs, brs, strict=True):
+                    noise, noise_ab = r.noise(b, q, p.q_ab, q_out)
+                    p.drift = chi * p.drift + 0.5 * curv * p.var - noise / 2
+                    p.var = chi * chi * p.var + noise
+                    p.cov = chi * chi * p.cov + noise_ab
+            mvar += r.a2 * (s / batch + (1 - 1 / batch) * sum(b.S_ab for b in brs) / len(brs)) / n
             fresh = r.kernel_noise(q, pairs, brs)
             for p, b in zip(pairs, brs, strict=True):
-                p.q_ab, p.var, p.cov, p.drift = p.q_ab + r.a2 * b.S_ab, 0.0, 0.0, 0.0
+                p.q_ab = r.added(p.q_ab, mu, b.S_ab)
             _spread_kernel(pairs, fresh)
-            for p in pairs:
-                p.q_ab *= v / (q + r.a2 * s)
-            q, mu, mvar = v, 0.0, 0.0
-            continue
+            q, mu = q_out, mu + r.alpha * r.beta
 
-        q_out = r.added(q, mu, s)
-        if with_band and q > 0 and q_out > 0:
-            chi, curv = r.log_slopes(q, mu, q_ab_mean)
-            for p, b in zip(pairs, brs, strict=True):
-                noise, noise_ab = r.noise(b, q, p.q_ab, q_out)
-                p.drift = chi * p.drift + 0.5 * curv * p.var - noise / 2
-                p.var = chi * chi * p.var + noise
-                p.cov = chi * chi * p.cov + noise_ab
-        mvar += r.a2 * (s / batch + (1 - 1 / batch) * sum(b.S_ab for b in brs) / len(brs)) / n
-        fresh = r.kernel_noise(q, pairs, brs)
-        for p, b in zip(pairs, brs, strict=True):
-            p.q_ab = r.added(p.q_ab, mu, b.S_ab)
-        _spread_kernel(pairs, fresh)
-        q, mu = q_out, mu + r.alpha * r.beta
-
-        var_inf = q - mu * mu
-        if not (math.isfinite(var_inf) and var_inf >= 0):
-            out.append(LayerPrediction(k, None, mu, None, None))
-            continue
-        band = None
-        if with_band:
-            logs = [p.batch_log(batch) for p in pairs]
-            shift = sum(m for m, _ in logs) / len(logs)
-            spread = max(sum(v for _, v in logs) / len(logs), 0.0)
-            centre = q * math.exp(shift) - mu * mu - mvar
-            if centre > 0:
-                half = 0.5 * BAND_Z * math.sqrt(spread) * q * math.exp(shift) / centre
-                band = (math.sqrt(centre) * math.exp(-half), math.sqrt(centre) * math.exp(half))
-                if net.dtype != "float64" and band[1] > limit:
-                    band = None
-        out.append(LayerPrediction(k, None, mu, math.sqrt(var_inf), band))
+            var_inf = q - mu * mu
+            if not (math.isfinite(var_inf) and var_inf >= 0):
+                out.append(LayerPrediction(k, None, mu, None, None))
+                continue
+            band = None
+            if with_band:
+                logs = [p.batch_log(batch) for p in pairs]
+                shift = sum(m for m, _ in logs) / len(logs)
+                spread = max(sum(v for _, v in logs) / len(logs), 0.0)
+                centre = q * math.exp(shift) - mu * mu - mvar
+                if centre > 0:
+                    half = 0.5 * BAND_Z * math.sqrt(spread) * q * math.exp(shift) / centre
+                    band = (math.sqrt(centre) * math.exp(-half), math.sqrt(centre) * math.exp(half))
+                    if net.dtype != "float64" and band[1] > limit:
+                        band = None
+            out.append(LayerPrediction(k, None, mu, math.sqrt(var_inf), band))
+    except (OverflowError, ZeroDivisionError):
+        # past float64's range (a huge --residual-scale, thousands of blocks):
+        # no prediction from this block on, rather than a wrong one
+        out.extend(LayerPrediction(j, None, None, None, None) for j in range(len(out) + 1, net.layers + 1))
     return out
 
 
@@ -386,6 +391,8 @@ def _identity(k: int, q: float, mu: float, mvar: float, with_band: bool) -> Laye
     std = math.sqrt(max(q - mu * mu, 0.0))
     if not with_band:
         return LayerPrediction(k, None, mu, std, None)
+    if mvar == 0.0:  # exact, up to the rounding of two ways of computing a std
+        return LayerPrediction(k, None, mu, std, (std * (1 - 1e-12), std * (1 + 1e-12)))
     lo, hi = (math.sqrt(max(q - mu * mu - mvar * c, 0.0)) for c in reversed(_CHI2_1))
     return LayerPrediction(k, None, mu, std, (lo, hi))
 

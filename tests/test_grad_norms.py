@@ -182,14 +182,14 @@ def test_cli_bad_input(cli, args, flag):
 
 
 def test_lsuv_in_an_mlp_fits_on_the_training_batch():
-    from nninit_cli.model.builder import build_mlp, lsuv_fit
+    from nninit_cli.model.builder import build_model, linears
     from nninit_cli.specs import net_flags, net_spec, resolve
 
     net = net_spec(resolve("t", net_flags(), {"init": "lsuv", "act": "tanh", "layers": 6, "width": 32}))
     data = load_dataset("moons", 0)
-    model = lsuv_fit(build_mlp(net, 2, 1), data.train.x)
+    model = build_model(net, 2, 1, data=data.train.x)
     h = data.train.x
-    for i, fc in enumerate(model.linears(), start=1):
+    for i, fc in enumerate(linears(model), start=1):
         pre = fc(h)
         assert abs(pre.double().std(correction=0).item() - 1) < 0.01, i
         h = torch.tanh(pre)

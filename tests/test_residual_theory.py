@@ -224,3 +224,16 @@ def test_simulation_is_the_network_std_trace_runs(flags):
     )
     measured = [row.std for row in run_std_trace(spec).layers]
     assert exact_stream(spec.net) == pytest.approx(measured, rel=1e-5)
+
+
+def test_beyond_float64_the_theory_says_nothing_instead_of_failing():
+    """A scale of 1e6 over 10 blocks, or thousands of blocks, leave float64:
+    the prediction stops (None) where the numbers do, and the command runs."""
+    from nninit_cli.experiments.std_trace import run_std_trace
+    from nninit_cli.specs import std_trace_spec
+
+    res = run_std_trace(std_trace_spec({"arch": "resmlp", "residual_scale": 1e6, "layers": 10}))
+    assert res.first_nonfinite_layer is not None
+    assert res.predicted_all[-1] is None
+    res = run_std_trace(std_trace_spec({"arch": "resmlp", "layers": 64, "width": 64, "act": "relu"}))
+    assert res.predicted_all[0] is not None and res.predicted_all[-1] is None

@@ -55,7 +55,7 @@ def predictions(spec: StdTraceSpec, x0: torch.Tensor) -> list[LayerPrediction]:
     if net.residual:
         from nninit_cli.residual_theory import predict_resmlp
 
-        return predict_resmlp(net, m2_in, _row_correlation(x0))
+        return predict_resmlp(net, m2_in, _row_correlation(x0), x0.double().mean().item())
     v = weight_variance_gain(net, net.width, net.width)
     if v is None:
         return [LayerPrediction(i, None, None, None, None) for i in range(1, net.layers + 1)]
