@@ -1183,7 +1183,9 @@ def train_spec(given: Mapping[str, Any], config: Path | None = None) -> TrainSpe
             "--dropout",
             f"give one probability or one per hidden layer ({len(hidden)}), got {len(values['dropout'])}",
         )
-    dropout = values["dropout"] * len(hidden) if len(values["dropout"]) == 1 else values["dropout"]
+    dropout = values["dropout"]
+    if len(dropout) == 1 and values["arch"] == "mlp":  # one per hidden layer; resmlp's is per branch
+        dropout = dropout * len(hidden)
     if values["nesterov"] and (values["optimizer"] != "sgd" or values["momentum"] == 0):
         raise SpecError("--nesterov", "needs --optimizer sgd and a --momentum above 0")
     if values["loss"] == "nll" and values["dataset"] not in ("digits", "mnist", "fashion-mnist"):
