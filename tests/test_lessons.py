@@ -89,6 +89,12 @@ def _phenomenon(name: str, data: dict) -> None:
         "gain-tanh": lambda: abs(data["acts"][0]["empirical"]["mean"] - 1.59) < 0.03,
         "activations": lambda: {r["act"]: r["max_derivative"] for r in data["acts"]}["sigmoid"] == 0.25,
         "init-hist": lambda: abs(data["inits"][1]["std"] - 1 / math.sqrt(3)) < 0.02 / math.sqrt(3),
+        "resmlp-plain": lambda: data["verdict"] == "exploding" and 0.1 < data["std_ratio"] ** 2 / 2**64 < 2,
+        "resmlp-prenorm": lambda: data["verdict"] == "stable" and 45 < data["std_ratio"] ** 2 < 85,
+        "resmlp-invsqrt": lambda: 2.2 < data["std_ratio"] ** 2 < math.e * 1.1,
+        "resmlp-skipinit": lambda: data["final_std"] == data["input_std"],
+        "resmlp-fixup": lambda: data["final_std"] == data["input_std"],
+        "resmlp-digits": lambda: data["best"]["dev_metric"] >= 0.9,
     }
     assert name in checks, f"preset {name} has no phenomenon test"
     assert checks[name](), (name, {k: v for k, v in data.items() if k != "config"})
