@@ -61,7 +61,7 @@ def digits_throughput(epochs: int = 12) -> tuple[float, float]:
 
     from nninit_cli.data.datasets import load_dataset
     from nninit_cli.experiments.train import run_train
-    from nninit_cli.model.builder import build_mlp
+    from nninit_cli.model.builder import build_model
     from nninit_cli.specs import train_spec
 
     spec = train_spec(
@@ -73,7 +73,7 @@ def digits_throughput(epochs: int = 12) -> tuple[float, float]:
     ours = statistics.median(b - a for a, b in zip(stamps[1:], stamps[2:], strict=False))
 
     data = load_dataset("digits", 0)
-    model = build_mlp(spec.net, 64, 10, spec.hidden)
+    model = build_model(spec.net, 64, 10, spec.hidden)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     gen = torch.Generator().manual_seed(0)
     laps = []

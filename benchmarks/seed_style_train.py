@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from nninit_cli.data.datasets import load_dataset
-from nninit_cli.model.builder import build_mlp
+from nninit_cli.model.builder import build_model
 from nninit_cli.specs import train_spec
 
 
@@ -25,7 +25,7 @@ def main(epochs: int, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     spec = train_spec({"epochs": epochs})
     data = load_dataset("moons", 0)
-    model = build_mlp(spec.net, 2, 1, spec.hidden)
+    model = build_model(spec.net, 2, 1, spec.hidden)
     optimizer = torch.optim.SGD(model.parameters(), lr=spec.lr)
     best_score, best_epoch = 0.0, 0
     for epoch in range(epochs):
