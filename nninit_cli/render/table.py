@@ -579,8 +579,13 @@ def compare_summary(res: CompareResult) -> str:
 def train_title(c: dict[str, Any]) -> str:
     """The run in one line.  A model with no hidden layer has no hidden
     activation, so none is named (config.json keeps the flag's value)."""
-    hidden = "-".join(map(str, c["hidden"]))
+    hidden = _widths(c["hidden"])
     model = f"hidden {hidden}, act {c['act']}" if hidden else "no hidden layer (a linear model)"
+    block = ""
+    if c.get("arch") == "resmlp":
+        k, w = len(c["hidden"]), c["hidden"][0]
+        model = f"resmlp {k} blocks x {w}, act {c['act']}"
+        block = "\n" + resmlp_block({**c, "layers": k})
     extras = ""
     if c.get("weight_decay"):
         extras += f", weight decay {c['weight_decay']:g}"
@@ -588,8 +593,22 @@ def train_title(c: dict[str, Any]) -> str:
         extras += f", dropout {','.join(f'{p:g}' for p in c['dropout'])}"
     return (
         f"train: {c['dataset']}, {model}, init {c['init']}, "
-        f"{c['optimizer']} lr {c['lr']:g}{extras}, seed {c['seed']}"
+        f"{c['optimizer']} lr {c['lr']:g}{extras}, seed {c['seed']}{block}"
     )
+
+
+def _widths(hidden: list[int]) -> str:
+    """Hidden widths as 256-256 or, for long runs of one width, 64x32."""
+    parts: list[str] = []
+    i = 0
+    while i < len(hidden):
+        j = i
+        while j < len(hidden) and hidden[j] == hidden[i]:
+            j += 1
+        n = j - i
+        parts.append(f"{hidden[i]}x{n}" if n > 3 else "-".join([str(hidden[i])] * n))
+        i = j
+    return "-".join(parts)
 
 
 def train_tables(res: Any) -> list[Any]:
