@@ -9,6 +9,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 nninit std-trace --plot "$out/std-trace.png" > /dev/null
 nninit std-trace --act relu --init kaiming --backward --plot "$out/std-trace-relu-kaiming.png" > /dev/null
+nninit std-trace --arch resmlp --layers 64 --width 512 --act relu --init kaiming --norm layer --plot "$out/std-trace-resmlp.png" > /dev/null
 nninit grad-norms --act sigmoid,relu --plot "$out/grad-norms.png" > /dev/null
 nninit grad-norms --act relu,lrelu --bias -8 --plot "$out/dead-relu.png" > /dev/null
 nninit init-compare --acts relu,tanh,sigmoid --gain torch --plot "$out/init-compare.png" > /dev/null

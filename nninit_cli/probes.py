@@ -147,9 +147,11 @@ class OutputGrads(Hooks):
         return attach
 
 
-def grad_norms(model: nn.Module) -> tuple[list[float | None], list[int]]:
+def grad_norms(model: nn.Module, count: bool = True) -> tuple[list[float | None], list[int]]:
     """L2 norm of every parameter's gradient, in named_parameters() order, and
-    how many of its entries are non-zero (0 for a missing gradient).
+    how many of its entries are non-zero (0 for a missing gradient; all 0
+    unless `count`: counting is a second pass over every gradient, a fifth of
+    a step in a 64 x 512 residual MLP).
 
     One fused norm over all gradients (torch._foreach_norm) and one transfer to
     Python, so a 100-parameter model costs no more than a few small kernels.
@@ -157,7 +159,10 @@ def grad_norms(model: nn.Module) -> tuple[list[float | None], list[int]]:
     params = list(model.parameters())
     present = [p.grad for p in params if p.grad is not None]
     norms_iter = iter(torch.stack(torch._foreach_norm(present)).double().tolist()) if present else iter(())
-    nonzero_iter = iter(torch.stack([g.count_nonzero() for g in present]).tolist()) if present else iter(())
+    counts = (
+        [g.count_nonzero() for g in present] if count else [torch.zeros((), dtype=torch.long)] * len(present)
+    )
+    nonzero_iter = iter(torch.stack(counts).tolist()) if present else iter(())
     norms: list[float | None] = []
     nonzero: list[int] = []
     for p in params:

@@ -107,11 +107,6 @@ def test_resume_of_a_resmlp_run_gives_the_bytes_of_a_whole_run(cli, tmp_path):
     assert a["block1.branch.skip.gate"].item() != 0  # the gates trained
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="train_spec records a resmlp's one --dropout probability once per block, "
-    "and reading config.json back refuses a list of more than one",
-)
 def test_resume_of_a_resmlp_run_with_dropout(cli, tmp_path):
     # the branches' dropout masks come from their own stream, saved in last.pt
     flags = {**RESUMABLE, "dropout": "0.1"}

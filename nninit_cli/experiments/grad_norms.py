@@ -57,7 +57,7 @@ def _run(spec: GradNormsSpec, net: NetSpec, data: Dataset) -> GradRun:
         x, y = _batch(train, step, net.batch_size)
         loss = F.binary_cross_entropy_with_logits(model(x), y)  # = sigmoid output + BCE
         loss.backward()
-        norms, _ = grad_norms(model)
+        norms, _ = grad_norms(model, count=False)
         per_step.append(norms)
         for seen, (_, p) in zip(ever_nonzero, named, strict=True):
             if p.grad is not None:

@@ -48,7 +48,7 @@ from nninit_cli.errors import NninitError, SpecError
 from nninit_cli.experiments.run_folder import CONFIG, claim, read_run
 from nninit_cli.io import atomic_open, atomic_write_text
 from nninit_cli.model.builder import build_model as build_net
-from nninit_cli.model.builder import named_linears
+from nninit_cli.model.builder import linears, named_linears
 from nninit_cli.model.torchenv import generator, resolve_device, resolve_dtype
 from nninit_cli.render.json_out import strict_copy
 from nninit_cli.specs import TrainSpec
@@ -188,9 +188,11 @@ def metric_fn(task: str) -> tuple[str, Callable[[torch.Tensor, torch.Tensor], to
 
 
 def make_optimizer(spec: TrainSpec, model: nn.Module) -> torch.optim.Optimizer:
-    """Weight decay on the weights only unless --decay-bias (seed 001)."""
-    weights = [p for n, p in model.named_parameters() if n.endswith("weight")]
-    biases = [p for n, p in model.named_parameters() if not n.endswith("weight")]
+    """Weight decay on the Linear weights only unless --decay-bias (seed 001);
+    biases, norm scales and SkipInit gates are the rest."""
+    decayed = {id(fc.weight) for fc in linears(model)}
+    weights = [p for p in model.parameters() if id(p) in decayed]
+    biases = [p for p in model.parameters() if id(p) not in decayed]
     groups = [{"params": weights, "weight_decay": spec.weight_decay}]
     if biases:
         groups.append({"params": biases, "weight_decay": spec.weight_decay if spec.decay_bias else 0.0})
