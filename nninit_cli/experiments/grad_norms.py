@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nninit_cli.data.datasets import Dataset, Split, load_dataset
-from nninit_cli.model.builder import Branch, activations, build_model, lsuv_fit, named_linears
+from nninit_cli.model.builder import Branch, activations, build_model, fit_to_data, named_linears
 from nninit_cli.model.torchenv import resolve_device, resolve_dtype
 from nninit_cli.probes import dead_units, grad_norms
 from nninit_cli.results import GradNormsResult, GradRun, ParamGrads
@@ -44,8 +44,7 @@ def _run(spec: GradNormsSpec, net: NetSpec, data: Dataset) -> GradRun:
     dtype = resolve_dtype(net.dtype, device)
     model = build_model(net, data.in_features, 1).to(device, dtype)
     train, dev = data.train.to(device, dtype), data.dev.to(device, dtype)
-    if net.init == "lsuv":
-        lsuv_fit(model, net, train.x)
+    fit_to_data(model, net, train.x)
     named = list(model.named_parameters())
     optimiser = torch.optim.SGD(model.parameters(), lr=spec.lr) if spec.steps > 1 else None
 

@@ -32,7 +32,7 @@ from nninit_cli.model.builder import (
     activations,
     build,
     build_model,
-    lsuv_fit,
+    fit_to_data,
     materialise,
     named_linears,
 )
@@ -77,8 +77,7 @@ def member_model(net: NetSpec, x0: torch.Tensor, device: torch.device, dtype: to
     stack form, drawn from the seed's weight stream, LSUV fitted on its own
     input batch."""
     model = materialise(build(net), net, device, dtype)
-    if net.init == "lsuv":
-        lsuv_fit(model, net, x0.to(device, dtype))
+    fit_to_data(model, net, x0.to(device, dtype))
     return model
 
 
@@ -196,8 +195,7 @@ def _train(cell: CellSpec, seed: int) -> tuple[float, float]:
     data = load_dataset(cell.dataset, seed)
     train, dev = data.train.to(device, dtype), data.dev.to(device, dtype)
     model = build_model(net, data.in_features, 1).to(device, dtype)
-    if net.init == "lsuv":
-        lsuv_fit(model, net, train.x)
+    fit_to_data(model, net, train.x)
     opt = torch.optim.SGD(model.parameters(), lr=cell.lr)
     for _ in range(cell.train_epochs):
         opt.zero_grad(set_to_none=True)

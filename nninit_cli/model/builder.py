@@ -32,8 +32,10 @@ import torch
 from torch import nn
 
 from nninit_cli.model.acts import torch_act
-from nninit_cli.model.inits import init_bias, init_weight, lsuv_rescale
+from nninit_cli.model.inits import init_bias, init_weight
 from nninit_cli.model.torchenv import generator
+from nninit_cli.probes import Hooks
+from nninit_cli.registry import INITS
 from nninit_cli.specs import NetSpec
 
 NORM_EPS = 1e-5
@@ -301,11 +303,12 @@ def materialise(
     if lazy:
         for module in model.modules():  # norms and gates: small, drawn nothing
             if not isinstance(module, nn.Linear) and any(p.is_meta for p in module.parameters(recurse=False)):
-                module.to_empty(device="cpu", recurse=False)
+                _empty(module, "cpu")
                 _reset(module)
                 module.to(device, dtype)
         return model
-    model.to_empty(device="cpu")
+    for module in model.modules():
+        _empty(module, "cpu")
     gen = generator(net.seed, "weights")
     for module in model.modules():
         if isinstance(module, nn.Linear):
@@ -313,6 +316,18 @@ def materialise(
         else:
             _reset(module)
     return model.to(device, dtype)
+
+
+def _empty(module: nn.Module, device: str) -> None:
+    """Module.to_empty for one module's own tensors, in float32.  torch's
+    to_empty goes through torch._refs.empty_like, whose first call imports
+    torch._prims and torch._refs: 0.4 s of every std-trace's start-up."""
+    for store in (module._parameters, module._buffers):
+        for name, t in store.items():
+            if t is None:
+                continue
+            fresh = torch.empty(t.shape, dtype=t.dtype, device=device)
+            store[name] = nn.Parameter(fresh, t.requires_grad) if isinstance(t, nn.Parameter) else fresh
 
 
 def _reset(module: nn.Module) -> None:
@@ -324,14 +339,22 @@ def _reset(module: nn.Module) -> None:
             module.gate.zero_()
 
 
-class LazyLinears:
+def _fit_to_input(fc: nn.Linear, inputs: tuple[torch.Tensor, ...], net: NetSpec) -> None:
+    """The initialiser's data-dependent step (LSUV's), on the very input the
+    Linear is about to see; nothing for initialisers without one."""
+    fit = INITS[net.init].fit_to_data
+    if fit is not None:
+        fit(fc.weight.data, None if fc.bias is None else fc.bias.data, inputs[0].detach())
+
+
+class LazyLinears(Hooks):
     """Forward hooks that draw each Linear when the forward pass reaches it
     (from the same weight stream, in the same order as a full build) and, with
     keep=False, put it back on the meta device once it has run: a 10,000-layer
     trace holds one layer's weights at a time.
 
     With `net.init == 'lsuv'` the fresh weights are also rescaled on the very
-    input they are about to see (LSUV's data-dependent step), so `lsuv_fit` is
+    input they are about to see (LSUV's data-dependent step), so `fit_to_data` is
     this hook driven by one forward pass.
     """
 
@@ -347,7 +370,7 @@ class LazyLinears:
         self.net, self.device, self.dtype, self.keep = net, device, dtype, keep
         self.requires_grad = requires_grad
         self.gen = generator(net.seed, "weights")
-        self._handles = []
+        super().__init__()
         for fc in linears(model):
             self._handles.append(fc.register_forward_pre_hook(self._draw))
             if not keep:
@@ -356,43 +379,30 @@ class LazyLinears:
     def _draw(self, fc: nn.Linear, inputs: tuple[torch.Tensor, ...]) -> None:
         if not fc.weight.is_meta:
             return
-        fc.to_empty(device="cpu")
+        _empty(fc, "cpu")
         draw_linear(fc, self.net, self.gen)
         fc.to(self.device, self.dtype)
-        if self.net.init == "lsuv":
-            lsuv_rescale(fc.weight.data, None if fc.bias is None else fc.bias.data, inputs[0].detach())
+        _fit_to_input(fc, inputs, self.net)
         fc.requires_grad_(self.requires_grad)
 
     def _free(self, fc: nn.Linear, _inputs: tuple, _out: torch.Tensor) -> None:
-        fc.to_empty(device="meta")
-
-    def remove(self) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles = []
-
-    def __enter__(self) -> LazyLinears:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.remove()
+        _empty(fc, "meta")
 
 
-def lsuv_fit(model: nn.Module, net: NetSpec, x: torch.Tensor) -> nn.Module:
-    """LSUV's data-dependent step for a drawn model: rescale each Linear in
-    forward order so its output std on the batch `x` is 1, Linears already
-    fitted feeding the next one."""
+def fit_to_data(model: nn.Module, net: NetSpec, x: torch.Tensor) -> nn.Module:
+    """The initialiser's data-dependent step for a drawn model, if it has one
+    (LSUV: rescale each Linear in forward order so its output std on the batch
+    `x` is 1, Linears already fitted feeding the next one)."""
+    if INITS[net.init].fit_to_data is None:
+        return model
 
-    def rescale(fc: nn.Linear, inputs: tuple[torch.Tensor, ...]) -> None:
-        lsuv_rescale(fc.weight.data, None if fc.bias is None else fc.bias.data, inputs[0].detach())
-
-    handles = [fc.register_forward_pre_hook(rescale) for fc in linears(model)]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    hooks = Hooks()
+    hooks._handles = [
+        fc.register_forward_pre_hook(lambda fc, inputs: _fit_to_input(fc, inputs, net))
+        for fc in linears(model)
+    ]
+    with hooks, torch.no_grad():
+        model(x)
     return model
 
 
@@ -407,8 +417,8 @@ def build_model(
     """`build` and `materialise` in one, on the CPU in float32; LSUV is fitted
     on `data` when the init asks for it."""
     model = materialise(build(net, in_features, out_features, hidden, dropout), net)
-    if net.init == "lsuv" and data is not None:
-        lsuv_fit(model, net, data)
+    if data is not None:
+        fit_to_data(model, net, data)
     return model
 
 
