@@ -105,7 +105,7 @@ def test_infinite_width_closed_forms(blocks):
     assert var(residual_scale="invsqrt")[-1] == pytest.approx((1 + 1 / blocks) ** blocks, rel=1e-4)
     for scheme in ("fixup", "skipinit"):
         pred = predict_resmlp(resnet(width=512, layers=blocks, residual_init=scheme), 1.0, 0.04, 0.0)
-        assert all(p.std == 1.0 and p.band == pytest.approx((1.0, 1.0), rel=1e-12) for p in pred)
+        assert all(p.std == 1.0 and p.band == pytest.approx((1.0, 1.0), rel=2e-12) for p in pred)
 
 
 def test_post_layer_norm_is_known_up_to_eps():
