@@ -109,6 +109,7 @@ def require(estimate: Estimate) -> None:
     """Refuse (SpecError, exit 2) an estimate beyond the free memory, naming
     the flag that drives it most."""
     have = available_bytes()
+    where = f"is allowed by {LIMIT_ENV}" if os.environ.get(LIMIT_ENV) else "is free on this machine"
     if estimate.bytes <= HEADROOM * have:
         return
     flag, value, _ = max(estimate.drivers, key=lambda d: d[2])
@@ -117,7 +118,7 @@ def require(estimate: Estimate) -> None:
     raise SpecError(
         flag,
         f"{value} needs about {human(estimate.bytes)} of memory for {estimate.what}; "
-        f"{human(have)} is free on this machine: {lower}",
+        f"{human(have)} {where}: {lower}",
     )
 
 

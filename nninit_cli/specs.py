@@ -1081,6 +1081,11 @@ def train_flags() -> list[Flag]:
         for f in net_flags(act="sigmoid", std=1.0, bias=0.0)
         if f.name not in ("layers", "width", "batch-size")
     ]
+    base = reworded(
+        base,
+        arch="mlp (Linear layers of --hidden widths) or resmlp (a stem Linear, residual blocks "
+        "x <- x + alpha * branch(x) on a stream, a head Linear: --hidden WxK gives K blocks of W).",
+    )
     size = int_range(1, 10**7)
     return [
         *base,
@@ -1096,13 +1101,15 @@ def train_flags() -> list[Flag]:
             hidden_list,
             None,
             "Hidden widths: 5 or 256,256, WxK for K layers of W (64x32); 'none' for a linear model "
-            "(default by data set: moons 5, linreg none, digits 256).",
+            "(default by data set: moons 5, linreg none, digits 256). With --arch resmlp: WxK, "
+            "K residual blocks on a stream of W units.",
         ),
         Flag(
             "dropout",
             dropout_list,
             (),
-            "Drop probability after each hidden layer (one, or one per layer), training only.",
+            "Drop probability after each hidden layer (one, or one per layer), training only; "
+            "resmlp: one, after every activation in every branch.",
         ),
         Flag(
             "data-dir",

@@ -102,8 +102,8 @@ class TrainResult:
     history: list[EpochRecord]
     best_epoch: int | None
     best_dev_metric: float | None
-    test_loss: float
-    test_metric: float
+    test_loss: float | None
+    test_metric: float | None
     symmetric_layers: list[str]
     stopped: str
     out: str
@@ -570,9 +570,10 @@ def _run_train(spec, out, resume, on_epoch, should_stop, periodic) -> TrainResul
             watch.close()
 
     draw_curves(out / "curves.png", history, metric_name, best_epoch)
+    test_loss = test_metric = None  # no finite epoch: no best model to test
     if best_state is not None:
         model.load_state_dict(best_state)
-    test_loss, test_metric = evaluate(model, test, loss, metric)
+        test_loss, test_metric = evaluate(model, test, loss, metric)
     symmetric = symmetric_layers(model)
     verdicts = [
         v for v, held in (("nonfinite", stopped == "nonfinite"), ("symmetric", bool(symmetric))) if held

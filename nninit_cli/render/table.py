@@ -654,12 +654,18 @@ def train_tables(res: Any) -> list[Any]:
             "weights, so they can never learn different features (use a random init)"
         )
     if res.stopped == "nonfinite":
-        lines.append("stopped: the loss became inf or nan; the best checkpoint is kept")
+        lines.append(
+            "stopped: the loss became inf or nan; the best checkpoint is kept"
+            if res.best_epoch is not None
+            else "stopped: the loss became inf or nan in the first epoch; no checkpoint, nothing to test"
+        )
     return lines
 
 
 def train_summary(res: Any) -> str:
-    best = "-" if res.best_epoch is None else f"{num(res.best_dev_metric)} at epoch {res.best_epoch}"
+    if res.best_epoch is None:
+        return f"no finite epoch, so no best model and no test {res.metric}; run in {res.out}"
+    best = f"{num(res.best_dev_metric)} at epoch {res.best_epoch}"
     return f"best dev {res.metric} {best}; test {res.metric} {num(res.test_metric)}; run in {res.out}"
 
 
