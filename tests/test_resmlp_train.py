@@ -64,6 +64,7 @@ def test_skipinit_and_invsqrt_train_where_scale_1_diverges(tmp_path):
     assert plain.stopped == "nonfinite" and plain.verdicts == ["nonfinite"]
     assert len(plain.history) == 1 and plain.best_epoch is None and plain.best_dev_metric is None
     assert not (tmp_path / "plain" / "best.pt").exists()
+    assert plain.test_loss is None and plain.test_metric is None  # no best model to test
 
 
 def test_scale_1_stays_finite_only_at_a_tiny_rate_and_learns_little(tmp_path):
