@@ -130,6 +130,20 @@ def _growth(value: float, default: float, power: float = 1.0) -> float:
 # The estimates, one per experiment
 
 
+def widths_text(hidden) -> str:
+    """Hidden widths as 256-256 or, for long runs of one width, 64x32."""
+    parts: list[str] = []
+    i = 0
+    while i < len(hidden):
+        j = i
+        while j < len(hidden) and hidden[j] == hidden[i]:
+            j += 1
+        n = j - i
+        parts.append(f"{hidden[i]}x{n}" if n > 3 else "-".join([str(hidden[i])] * n))
+        i = j
+    return "-".join(parts)
+
+
 def _per_layer(net) -> int:
     """Linears per layer: a residual block has `branch_depth` of them."""
     return net.branch_depth if getattr(net, "arch", "mlp") == "resmlp" else 1
@@ -145,7 +159,7 @@ def std_trace(net, backward: bool) -> Estimate:
     cast = 0 if (net.dtype == "float32" and net.device == "cpu") else e
     layer = w * w * (4 + cast)
     qr = 3 * w * w * 4 if net.init in ("orthogonal", "lsuv") else 0
-    acts = b * w * (3 * e + 3 * 8)
+    acts = b * w * (3 * e + 3 * 8) + 3 * 8 * min(b, w) ** 2  # and the input's Gram matrix
     drivers = [("--width", w, _growth(w, 256, 2)), ("--batch-size", b, _growth(b, 16))]
     if not backward:
         return Estimate(2 * layer + qr + acts, f"{w} x {w} weights and a batch of {b}", tuple(drivers))
@@ -197,7 +211,7 @@ def init_compare(cells, batched: bool, n_inits: int, n_seeds: int) -> Estimate:
         train = params + acts
     drivers = (
         ("--width", w, _growth(w, 256, 2)),
-        ("--layers", depth, _growth(depth, 50)),
+        ("--layers", net.layers, _growth(depth, 50)),
         ("--seeds", n_seeds, _growth(n_seeds, 3)),
         ("--batch-size", b, _growth(b, 16)),
         ("--inits", n_inits, _growth(n_inits, 10) if batched else 0.0),
@@ -228,7 +242,7 @@ def train(spec, totals: dict[str, tuple[int, int, int]]) -> Estimate:
     evaluate = max(dev_n, total) * widest * e * 2
     train_growth = _growth(train_n, totals[spec.dataset][1])
     drivers = [
-        ("--hidden", ",".join(map(str, spec.hidden)) or "none", _growth(max(spec.hidden or (1,)), 256, 2)),
+        ("--hidden", widths_text(spec.hidden) or "none", _growth(max(spec.hidden or (1,)), 256, 2)),
         ("--train-size", train_n, train_growth if spec.batch_size else train_growth**2),
         ("--dev-size", dev_n, _growth(dev_n, totals[spec.dataset][2])),
     ]

@@ -284,7 +284,13 @@ def net_flags(**defaults: Any) -> list[Flag]:
             "Every bias set to this number, 'none' (no bias) or 'default' (nn.Linear's U(+-1/sqrt(fan_in))).",
         ),
         Flag("no-bias", boolean, d["no_bias"], "Layers without bias (same as --bias none).", kind="bool"),
-        Flag("layers", int_range(1, 100_000), d["layers"], "Number of Linear layers.", kind="int"),
+        Flag(
+            "layers",
+            int_range(1, 100_000),
+            d["layers"],
+            "Number of Linear layers (resmlp: residual blocks).",
+            kind="int",
+        ),
         Flag("width", int_range(1, 65_536), d["width"], "Units per hidden layer.", kind="int"),
         Flag(
             "batch-size", int_range(1, 1_000_000), d["batch_size"], "Examples in the input batch.", kind="int"
@@ -990,6 +996,10 @@ TRAIN_DEFAULTS = {
 }
 
 
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
 def hidden_list(raw: Any) -> tuple[int, ...] | None:
     """--hidden 5 or 256,256 or 64x32 (32 layers of 64); 'none' for no hidden
     layer (a linear model)."""
@@ -1001,11 +1011,10 @@ def hidden_list(raw: Any) -> tuple[int, ...] | None:
     rule = "must be a comma list of widths from 1 to 65536 (WxK: K layers of W), or none"
     out: list[int] = []
     for item in items:
-        width, _, times = str(item).strip().lower().partition("x")
-        try:
-            n, k = int(width), int(times) if times else 1
-        except ValueError:
-            raise ValueError(f"{rule}, got {raw!r}") from None
+        width, cross, times = str(item).strip().lower().partition("x")
+        if not _digits(width) or (cross and not _digits(times)):
+            raise ValueError(f"{rule}, got {raw!r}")
+        n, k = int(width), int(times) if cross else 1
         if not 1 <= n <= 65_536:
             raise ValueError(f"every width must be from 1 to 65536, got {n}")
         if not 1 <= k <= 10_000 or len(out) + k > 10_000:

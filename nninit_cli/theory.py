@@ -138,7 +138,10 @@ def _cross_moments(f: ActFn, beta: float, q: float, c: float) -> tuple[float, fl
         a2, b2 = (fa / scale) ** 2, (fb / scale) ** 2
         ea, eb = float(np.sum(_W2 * a2)), float(np.sum(_W2 * b2))
         cov = float(np.sum(_W2 * a2 * b2)) - ea * eb
-        var = math.sqrt((float(np.sum(_W2 * a2 * a2)) - ea * ea) * (float(np.sum(_W2 * b2 * b2)) - eb * eb))
+        # each factor is a variance: clamp the rounding of a saturated f below 0
+        va = max(float(np.sum(_W2 * a2 * a2)) - ea * ea, 0.0)
+        vb = max(float(np.sum(_W2 * b2 * b2)) - eb * eb, 0.0)
+        var = math.sqrt(va * vb)
         return ff, (cov / var if var > 0 else 1.0)
 
 

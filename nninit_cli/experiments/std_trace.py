@@ -40,13 +40,22 @@ def _input_batch(spec: StdTraceSpec) -> torch.Tensor:
 
 
 def _row_correlation(x: torch.Tensor) -> float:
-    """RMS cosine between distinct rows (0 for a single row)."""
-    if x.shape[0] < 2:
+    """RMS cosine between distinct rows (0 for a single row).
+
+    The batch x batch Gram matrix where the batch is the smaller side; else
+    the same sum from the units x units one (the squared cosines of all pairs
+    are ||Xn^T Xn||_F^2, less one for each non-zero row), so a batch of a
+    million rows needs no terabyte matrix."""
+    b, w = x.shape
+    if b < 2:
         return 0.0
     xn = torch.nn.functional.normalize(x.double(), dim=1)
-    g = xn @ xn.T
-    off = g[~torch.eye(len(g), dtype=torch.bool)]
-    return math.sqrt(off.pow(2).mean().item())
+    if b <= w:
+        g = xn @ xn.T
+        off = g[~torch.eye(len(g), dtype=torch.bool)]
+        return math.sqrt(off.pow(2).mean().item())
+    total = (xn.T @ xn).pow(2).sum().item() - (xn.pow(2).sum(dim=1) > 0).sum().item()
+    return math.sqrt(max(total, 0.0) / (b * (b - 1)))
 
 
 def predictions(spec: StdTraceSpec, x0: torch.Tensor) -> list[LayerPrediction]:

@@ -19,6 +19,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
 from rich.table import Table
 
+from nninit_cli.resources import widths_text
 from nninit_cli.results import BlockStats, CompareResult, GradNormsResult, StdTraceResult
 
 
@@ -579,7 +580,7 @@ def compare_summary(res: CompareResult) -> str:
 def train_title(c: dict[str, Any]) -> str:
     """The run in one line.  A model with no hidden layer has no hidden
     activation, so none is named (config.json keeps the flag's value)."""
-    hidden = _widths(c["hidden"])
+    hidden = widths_text(c["hidden"])
     model = f"hidden {hidden}, act {c['act']}" if hidden else "no hidden layer (a linear model)"
     block = ""
     if c.get("arch") == "resmlp":
@@ -595,20 +596,6 @@ def train_title(c: dict[str, Any]) -> str:
         f"train: {c['dataset']}, {model}, init {c['init']}, "
         f"{c['optimizer']} lr {c['lr']:g}{extras}, seed {c['seed']}{block}"
     )
-
-
-def _widths(hidden: list[int]) -> str:
-    """Hidden widths as 256-256 or, for long runs of one width, 64x32."""
-    parts: list[str] = []
-    i = 0
-    while i < len(hidden):
-        j = i
-        while j < len(hidden) and hidden[j] == hidden[i]:
-            j += 1
-        n = j - i
-        parts.append(f"{hidden[i]}x{n}" if n > 3 else "-".join([str(hidden[i])] * n))
-        i = j
-    return "-".join(parts)
 
 
 def train_tables(res: Any) -> list[Any]:
