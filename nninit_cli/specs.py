@@ -442,6 +442,7 @@ def resolve(
         config = find_preset(str(config))  # a path, or a preset's name in configs/
         file_values = load_config(config, command, list(by_name), META_KEYS)
     out: dict[str, Any] = {}
+    wheres: dict[str, str] = {}
     for flag in flags:
         if flag.name in typed:
             raw, where = typed[flag.name], f"--{flag.name}"
@@ -450,11 +451,16 @@ def resolve(
         else:
             raw, where = flag.default, f"--{flag.name} (default)"
         try:
-            out[flag.name.replace("-", "_")] = flag.parse(raw)
+            out[flag.key] = flag.parse(raw)
         except ValueError as e:
             raise SpecError(where, str(e)) from None
+        wheres[flag.key] = where
     if "no-bias" in typed and typed["no-bias"] and "bias" in typed:
         raise SpecError("--no-bias", "cannot be combined with --bias; use one of them")
+    if out.get("arch") == "mlp":  # named where it was set: the command line or a config file
+        for key in RESMLP_ONLY:
+            if key in out and out[key] != NetSpec.__dataclass_fields__[key].default:
+                raise SpecError(wheres[key], "applies to --arch resmlp only (add --arch resmlp)")
     return out
 
 

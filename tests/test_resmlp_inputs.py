@@ -45,3 +45,11 @@ def test_a_memory_refusal_echoes_hidden_as_typed(cli, tmp_path):
     r = cli("train", "--hidden", "65536x10000", "--out", str(tmp_path / "big"))
     assert r.code == 2 and "65536x10000 needs about" in r.err and len(r.err) < 300, r.err
     assert not (tmp_path / "big").exists()
+
+
+def test_a_resmlp_knob_in_a_config_file_is_refused_naming_the_file(cli, tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('norm = "layer"\n')
+    r = cli("std-trace", "--config", str(config))
+    assert r.code == 2 and f"--config {config}: key 'norm'" in r.err and "--arch resmlp" in r.err, r.err
+    assert cli("std-trace", "--config", str(config), "--arch", "resmlp", "--layers", "2", "--width", "8").code == 0
