@@ -52,4 +52,5 @@ def test_a_resmlp_knob_in_a_config_file_is_refused_naming_the_file(cli, tmp_path
     config.write_text('norm = "layer"\n')
     r = cli("std-trace", "--config", str(config))
     assert r.code == 2 and f"--config {config}: key 'norm'" in r.err and "--arch resmlp" in r.err, r.err
-    assert cli("std-trace", "--config", str(config), "--arch", "resmlp", "--layers", "2", "--width", "8").code == 0
+    ok = cli("std-trace", "--config", str(config), "--arch", "resmlp", "--layers", "2", "--width", "8")
+    assert ok.code == 0, ok.err
