@@ -35,6 +35,11 @@ def spread(t: torch.Tensor) -> torch.Tensor:
     t64 = t.double()
     s = t64.std(correction=0) if t64.numel() > 1 else t64.new_zeros(())
     overflowed = torch.isinf(t64).any() & ~torch.isnan(t64).any()
+    # finite values above ~1e154 overflow their own squares: take the std of
+    # the tensor scaled to [-1, 1] instead (used only where the plain one failed)
+    scale = t64.abs().amax() if t64.numel() > 0 else t64.new_ones(())
+    scaled = (t64 / scale).std(correction=0) * scale if t64.numel() > 1 else s
+    s = torch.where(~torch.isfinite(s) & torch.isfinite(t64).all() & (scale > 0), scaled, s)
     return torch.where(torch.isnan(s) & overflowed, torch.full_like(s, float("inf")), s)
 
 

@@ -54,3 +54,16 @@ def test_a_resmlp_knob_in_a_config_file_is_refused_naming_the_file(cli, tmp_path
     assert r.code == 2 and f"--config {config}: key 'norm'" in r.err and "--arch resmlp" in r.err, r.err
     ok = cli("std-trace", "--config", str(config), "--arch", "resmlp", "--layers", "2", "--width", "8")
     assert ok.code == 0, ok.err
+
+
+def test_float64_stds_stay_finite_until_the_data_overflows(cli):
+    """Values above ~1e154 overflow their own squares; the std must not."""
+    r = cli(
+        "std-trace", "--arch", "resmlp", "--layers", "64", "--width", "64",
+        "--residual-scale", "1e6", "--dtype", "float64", "--json",
+    )  # fmt: skip
+    data = r.json()
+    first = data["first_nonfinite_layer"]
+    stds = [b["std"] for b in data["blocks"]]
+    assert first is not None and max(s for s in stds[: first - 1]) > 1e200
+    assert all(s is not None and math.isfinite(s) for s in stds[: first - 1])

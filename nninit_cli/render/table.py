@@ -159,6 +159,11 @@ def pick_rows(
     return sorted(keep)
 
 
+def _count(n: int, what: str) -> str:
+    """'1 block', '16 blocks'."""
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
 def _band(band: tuple[float, float] | None) -> str:
     return f"{num(band[0])}-{num(band[1])}" if band else "-"
 
@@ -221,7 +226,7 @@ def _resmlp_trace_tables(res: StdTraceResult, every: int | None, show_all: bool)
     rows: list[BlockStats] = res.layers  # type: ignore[assignment]
     saturating = any(r.saturated_frac is not None for r in rows)
     title = (
-        f"std-trace: resmlp, {c['layers']} blocks x {c['width']}, act {c['act']}, "
+        f"std-trace: resmlp, {_count(c['layers'], 'block')} x {c['width']}, act {c['act']}, "
         f"init {c['init']}, seed {c['seed']}"
     )
     cols = [Col("block"), Col("stream\nstd"), Col("branch\nstd"), Col("ratio"), Col("avg sq\nmean")]
@@ -325,7 +330,7 @@ def std_trace_summary(res: StdTraceResult) -> str:
             f"overflow); {std} x{num(growth)} per {unit}"
         )
     return (
-        f"{head}; {std} {num(res.input_std)} in -> {num(res.final_std)} after {n} {unit}s "
+        f"{head}; {std} {num(res.input_std)} in -> {num(res.final_std)} after {_count(n, unit)} "
         f"(x{num(res.std_ratio)})"
     )
 
@@ -419,7 +424,7 @@ def _grad_title(res: GradNormsResult) -> list[str]:
     bias = "no bias" if c["bias"] == "none" else f"bias {c['bias']}"
     run = f"lr {c['lr']:g}, {steps} step{'s' if steps > 1 else ''}, seed {c['seed']}"
     if c.get("arch") == "resmlp":
-        net = f"resmlp, {ins} in, {c['layers']} blocks x {c['width']}, 1 out"
+        net = f"resmlp, {ins} in, {_count(c['layers'], 'block')} x {c['width']}, 1 out"
         return [f"{net}, {c['dataset']}, init {c['init']}, {bias}, {run}", resmlp_block(c)]
     hidden = c["layers"] - 1
     sizes = (
@@ -585,7 +590,7 @@ def train_title(c: dict[str, Any]) -> str:
     block = ""
     if c.get("arch") == "resmlp":
         k, w = len(c["hidden"]), c["hidden"][0]
-        model = f"resmlp {k} blocks x {w}, act {c['act']}"
+        model = f"resmlp {_count(k, 'block')} x {w}, act {c['act']}"
         block = "\n" + resmlp_block({**c, "layers": k})
     extras = ""
     if c.get("weight_decay"):
