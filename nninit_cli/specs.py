@@ -624,13 +624,9 @@ def check_batch_norm(net: NetSpec) -> NetSpec:
 
 
 def _arch_values(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The NetSpec fields of the architecture; resmlp knobs refused on an MLP."""
+    """The NetSpec fields of the architecture (none for a plain MLP)."""
     arch = values.get("arch", "mlp")
-    if arch == "mlp":
-        for key in RESMLP_ONLY:
-            if key in values and values[key] != NetSpec.__dataclass_fields__[key].default:
-                flag = "--" + key.replace("_", "-")
-                raise SpecError(flag, "applies to --arch resmlp only (add --arch resmlp)")
+    if arch == "mlp":  # resolve() has refused resmlp knobs set on an MLP
         return {}
     scale = values["residual_scale"]
     return dict(

@@ -160,7 +160,6 @@ def _probe(cells: list[CellSpec]) -> list[list[_SeedProbe]]:
     g_first = params[ends[0]].grad.double().flatten(1).norm(dim=1)
     g_last = params[ends[1]].grad.double().flatten(1).norm(dim=1)
 
-    depth = stats["std"].shape[1]
     bad = ~stats["finite"]
     first_bad = torch.where(bad.any(dim=1), bad.double().argmax(dim=1) + 1, torch.zeros(len(nets))).long()
     in_std = _per_slice_std(x0).tolist()
@@ -170,7 +169,6 @@ def _probe(cells: list[CellSpec]) -> list[list[_SeedProbe]]:
     final_sat = stats["saturated_frac"].tolist() if "saturated_frac" in stats else None
     first = first_bad.tolist()
     ratio = (g_first / g_last).tolist()
-    assert depth == net0.layers
     out: list[list[_SeedProbe]] = [[] for _ in cells]
     for i, (c, _) in enumerate(members):
         out[c].append(

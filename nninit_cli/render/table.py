@@ -256,17 +256,22 @@ def _resmlp_trace_tables(res: StdTraceResult, every: int | None, show_all: bool)
     )
     tables: list[Any] = [title, resmlp_block(c), t, legend]
     if res.backward:
-        tables.append("backward: a random N(0,1) gradient fed in at the top")
-        g = Grid([Col("block"), Col("grad std (stream)"), Col("|dL/dW| branch (L2)")])
-        prev = 0
-        for i in shown:
-            if i != prev + 1:
-                g.add_gap()
-            r = rows[i - 1]
-            g.add_row(str(r.block), num(r.grad_std), num(r.weight_grad_norm))
-            prev = i
-        tables.append(g)
+        tables += _backward_table(rows, shown, ("block", "grad std (stream)", "|dL/dW| branch (L2)"))
     return tables
+
+
+def _backward_table(rows: list[Any], shown: list[int], headers: tuple[str, str, str]) -> list[Any]:
+    """--backward's table: per shown row (layer or block, 1-based), the std of
+    the gradient reaching it and its weights' gradient norm."""
+    g = Grid([Col(h) for h in headers])
+    prev = 0
+    for i in shown:
+        if i != prev + 1:
+            g.add_gap()
+        r = rows[i - 1]
+        g.add_row(str(i), num(r.grad_std), num(r.weight_grad_norm))
+        prev = i
+    return ["backward: a random N(0,1) gradient fed in at the top", g]
 
 
 def std_trace_tables(res: StdTraceResult, every: int | None, show_all: bool) -> list[Any]:
@@ -301,16 +306,7 @@ def std_trace_tables(res: StdTraceResult, every: int | None, show_all: bool) -> 
         prev = i
     tables: list[Any] = [title, t]
     if res.backward:
-        tables.append("backward: a random N(0,1) gradient fed in at the top")
-        g = Grid([Col("layer"), Col("grad std (output)"), Col("|dL/dW| (L2)")])
-        prev = 0
-        for i in shown:
-            if i != prev + 1:
-                g.add_gap()
-            r = res.layers[i - 1]
-            g.add_row(str(r.layer), num(r.grad_std), num(r.weight_grad_norm))
-            prev = i
-        tables.append(g)
+        tables += _backward_table(res.layers, shown, ("layer", "grad std (output)", "|dL/dW| (L2)"))
     return tables
 
 
