@@ -265,3 +265,21 @@ def init_hist(samples: int, fan_in: int, fan_out: int, n_inits: int) -> Estimate
 
 def gain(samples: int) -> Estimate:
     return Estimate(samples * 8 * 4, f"{samples} float64 samples", (("--samples", samples, 1.0),))
+
+
+def coord_check(spec) -> Estimate:
+    """One model at a time, the widest: its weights with their gradients,
+    Adam's two buffers and the multiplied copies the forward pass makes; the
+    activations of a batch kept for backward, and each probed layer's output
+    at step 0 (for the change) beside the current one."""
+    net, w = spec.net, max(spec.widths)
+    feats, outs = DATA_FEATURES[spec.dataset], DATA_OUTPUTS[spec.dataset]
+    inner = net.layers * _per_layer(net) if getattr(net, "arch", "mlp") == "resmlp" else net.layers - 2
+    params, acts = mlp(net, feats, [w] * (inner + 1), outs, net.batch_size, states=3)
+    probes = 2 * (net.layers + 2) * net.batch_size * w * 8
+    drivers = (
+        ("--widths", ",".join(map(str, spec.widths)), _growth(w, 1024, 2)),
+        ("--layers", net.layers, _growth(net.layers, 4)),
+        ("--batch-size", net.batch_size, _growth(net.batch_size, 64)),
+    )
+    return Estimate(params + acts + probes, f"the {w}-wide model and a batch", drivers)

@@ -245,3 +245,97 @@ class CompareResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"cells": [c.to_dict() for c in self.cells], "verdicts": self.verdicts}
+
+
+@dataclass(frozen=True)
+class Slope:
+    """The exponent p of size ~ width^p for one layer at one step.
+
+    slope: the mean over seeds of each seed's least-squares slope of
+    log(size) on log(width); ci: its 95% Student-t interval over seeds (None
+    with one seed); per_seed: each seed's slope.  slope is None when `reason`
+    says why: "zero" (zero at every width: nothing to scale, e.g. a readout
+    started at zero, or the change at step 0), "nonfinite" (inf or nan at some
+    width: counted as blowing up), "zero at some widths".
+    """
+
+    slope: float | None
+    ci: tuple[float, float] | None
+    per_seed: list[float | None]
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "slope": self.slope,
+            "ci": list(self.ci) if self.ci else None,
+            "per_seed": self.per_seed,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class CoordStep:
+    """One layer at one step (0: at initialisation; k: after k updates).
+
+    size: mean |activation| over the measuring batch and the units, per width
+    (mean over seeds); change: mean |activation - its step-0 value|, per width.
+    """
+
+    step: int
+    size: list[float]
+    change: list[float]
+    size_by_seed: list[list[float]]  # [seed][width]
+    change_by_seed: list[list[float]]
+    size_slope: Slope
+    change_slope: Slope
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["size_slope"] = self.size_slope.to_dict()
+        d["change_slope"] = self.change_slope.to_dict()
+        return d
+
+
+@dataclass(frozen=True)
+class CoordLayer:
+    """A probed layer: its module name (fc1, block3, head), its role in the
+    parametrisation (input, hidden, output), its steps and its verdict."""
+
+    name: str
+    role: str
+    steps: list[CoordStep]
+    verdict: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "role": self.role,
+            "verdict": self.verdict,
+            "steps": [s.to_dict() for s in self.steps],
+        }
+
+
+@dataclass(frozen=True)
+class CoordCheckResult:
+    """`nninit coord-check`: sizes per layer, step and width, their slopes
+    against width, the rules applied, and the verdicts."""
+
+    config: dict[str, Any]
+    widths: list[int]
+    base_width: int
+    rules: list[dict[str, Any]]  # the parametrisation as applied: one row per parameter kind
+    layers: list[CoordLayer]
+    loss: list[list[float]]  # [step][width]: the measuring batch's loss, mean over seeds
+    verdict: str
+    verdicts: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "widths": self.widths,
+            "base_width": self.base_width,
+            "rules": self.rules,
+            "verdict": self.verdict,
+            "verdicts": self.verdicts,
+            "loss": self.loss,
+            "layers": [layer.to_dict() for layer in self.layers],
+        }

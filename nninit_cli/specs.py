@@ -1392,3 +1392,198 @@ def init_hist_spec(given: Mapping[str, Any], config: Path | None = None) -> Init
     nets = tuple(net_spec({**base, "init": init}) for init in v["init"])
     resources.require(resources.init_hist(v["samples"], v["fan_in"], v["fan_out"], len(nets)))
     return InitHistSpec(nets, v["samples"], v["bins"], v["fan_in"], v["fan_out"])
+
+
+# ---------------------------------------------------------------------------
+# coord-check
+
+COORD_CHECK_VERDICTS = ("stable", "blows-up", "vanishes")
+COORD_DATASETS = ("digits", "moons", "circles")
+COORD_OPTIMIZERS = ("sgd", "adam")
+COORD_LR = {"sgd": 0.1, "adam": 0.003}  # --lr's default by optimizer
+
+
+def width_list(raw: Any) -> tuple[int, ...]:
+    """--widths 64,128,256: at least two distinct widths, sorted, duplicates dropped."""
+    items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+    rule = "must be a comma list of at least two widths from 1 to 65536"
+    out = []
+    for item in items:
+        text = str(item).strip()
+        if not text:
+            continue
+        if isinstance(item, bool) or not (isinstance(item, int) or _digits(text)):
+            raise ValueError(f"{rule}, got {raw!r}")
+        n = int(text)
+        if not 1 <= n <= 65_536:
+            raise ValueError(f"every width must be from 1 to 65536, got {n}")
+        out.append(n)
+    widths = tuple(sorted(set(out)))
+    if len(widths) < 2:
+        raise ValueError(f"{rule} (a slope needs two), got {raw!r}")
+    return widths
+
+
+@dataclass(frozen=True)
+class CoordCheckSpec:
+    """`nninit coord-check`: the same model at several widths, trained a few
+    steps on the same data stream under one parametrisation; `net` is the
+    model at the base width (its `width`), the others differ only in width."""
+
+    net: NetSpec
+    widths: tuple[int, ...]
+    base_width: int
+    param: str = "sp"
+    optimizer: str = "adam"
+    lr: float = 0.01
+    steps: int = 5
+    seeds: tuple[int, ...] = (0, 1, 2)
+    dataset: str = "digits"
+    readout: str = "auto"  # auto, zero or drawn
+    slope_tol: float = 0.1
+    fail_on: tuple[str, ...] = ()
+
+    @property
+    def zero_readout(self) -> bool:
+        from nninit_cli.parametrisations import PARAMETRISATIONS
+
+        if self.readout == "auto":
+            return PARAMETRISATIONS[self.param].zero_readout
+        return self.readout == "zero"
+
+    def at_width(self, width: int, seed: int) -> NetSpec:
+        return replace(self.net, width=width, seed=seed)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.net.to_dict()
+        for k in ("width", "seed"):
+            d.pop(k)
+        d.update(
+            widths=list(self.widths),
+            base_width=self.base_width,
+            param=self.param,
+            optimizer=self.optimizer,
+            lr=self.lr,
+            steps=self.steps,
+            seeds=list(self.seeds),
+            dataset=self.dataset,
+            readout=self.readout,
+            zero_readout=self.zero_readout,
+            slope_tol=self.slope_tol,
+            fail_on=list(self.fail_on),
+        )
+        return d
+
+
+def coord_check_flags() -> list[Flag]:
+    base = [
+        f
+        for f in net_flags(act="relu", init="kaiming-normal", bias=0.0, layers=4, batch_size=64)
+        if f.name != "width"  # --widths sweeps it
+    ]
+    base = reworded(
+        base,
+        layers="Linear layers, input and output included (resmlp: residual blocks between a stem "
+        "and a head).",
+        batch_size="Examples per training step; the first batch is also where sizes are measured.",
+        seed="First seed; the run uses --seeds consecutive seeds from it.",
+        init="Weight initialiser at the base width: the standard parametrisation's draw, which "
+        f"--param rescales as width grows: {registry.init_choices()} (not lsuv).",
+    )
+    from nninit_cli.parametrisations import PARAMETRISATIONS
+
+    params = ", ".join(f"{p.name} ({p.title})" for p in PARAMETRISATIONS.values())
+    return [
+        *base,
+        Flag(
+            "widths",
+            width_list,
+            "64,128,256,512,1024",
+            "Widths to compare (comma list, at least two): every hidden layer (resmlp: the stream).",
+        ),
+        Flag(
+            "base-width",
+            lambda raw: None if raw is None else int_range(1, 65_536)(raw),
+            None,
+            "Width at which every --param is the same model with the same learning rates "
+            "(default: the smallest of --widths).",
+            kind="int",
+        ),
+        Flag("param", choice(*PARAMETRISATIONS), "sp", f"Parametrisation: {params}."),
+        Flag("optimizer", choice(*COORD_OPTIMIZERS), "adam", "sgd or adam (the learning-rate rules differ)."),
+        Flag(
+            "lr",
+            lambda raw: None if raw is None else float_range(0.0, 1e6, lo_open=True)(raw),
+            None,
+            "Learning rate at the base width (default: 0.1 for sgd, 0.003 for adam).",
+            kind="float",
+        ),
+        Flag(
+            "steps",
+            int_range(1, 1000),
+            5,
+            "Training steps; sizes are measured before each and after the last.",
+            kind="int",
+        ),
+        Flag(
+            "seeds",
+            int_range(1, 1000),
+            3,
+            "Seeds (the slopes' confidence intervals are over them).",
+            kind="int",
+        ),
+        Flag(
+            "dataset",
+            choice(*COORD_DATASETS),
+            "digits",
+            "digits (64 features, 10 classes, ships with scikit-learn), moons or circles (2 features).",
+        ),
+        Flag(
+            "readout",
+            choice("auto", "zero", "drawn"),
+            "auto",
+            "The output layer's start: zero, drawn (by --init and --param's rule) or auto "
+            "(zero under mup, as its authors recommend; drawn otherwise).",
+        ),
+        Flag(
+            "slope-tol",
+            float_range(0.0, 10.0, lo_open=True),
+            0.1,
+            "Verdict stable when every log-log slope of size against width is within +- this.",
+            kind="float",
+            panel=OUTPUT,
+        ),
+        fail_on_flag(COORD_CHECK_VERDICTS),
+    ]
+
+
+def coord_check_spec(given: Mapping[str, Any], config: Path | None = None) -> CoordCheckSpec:
+    values = resolve("coord-check", coord_check_flags(), given, config)
+    widths = values["widths"]
+    if values["init"] == "lsuv":
+        raise SpecError(
+            "--init", "lsuv fits every layer to the data, overriding --param's scales; use kaiming-normal"
+        )
+    if values["arch"] == "mlp" and values["layers"] < 2:
+        raise SpecError("--layers", "must be at least 2 for an MLP (an input and an output layer), got 1")
+    if values["seed"] + values["seeds"] - 1 > 2**63 - 1:
+        raise SpecError("--seed", f"--seed + --seeds - 1 must be at most {2**63 - 1} (seeds are consecutive)")
+    base = values["base_width"] if values["base_width"] is not None else widths[0]
+    lr = values["lr"] if values["lr"] is not None else COORD_LR[values["optimizer"]]
+    net = check_batch_norm(net_spec({**values, "width": base}))
+    spec = CoordCheckSpec(
+        net=net,
+        widths=widths,
+        base_width=base,
+        param=values["param"],
+        optimizer=values["optimizer"],
+        lr=lr,
+        steps=values["steps"],
+        seeds=tuple(range(values["seed"], values["seed"] + values["seeds"])),
+        dataset=values["dataset"],
+        readout=values["readout"],
+        slope_tol=values["slope_tol"],
+        fail_on=values["fail_on"],
+    )
+    resources.require(resources.coord_check(spec))
+    return spec

@@ -19,7 +19,16 @@ except ImportError:  # pragma: no cover - older typer runs on click itself
     from click.exceptions import NoArgsIsHelpError, UsageError
 
 from nninit_cli import __version__
-from nninit_cli.cli import grad_norms, init_compare, lessons, list_cmd, run_preset, std_trace, train
+from nninit_cli.cli import (
+    coord_check,
+    grad_norms,
+    init_compare,
+    lessons,
+    list_cmd,
+    run_preset,
+    std_trace,
+    train,
+)
 from nninit_cli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, NninitError, SpecError
 
 app = typer.Typer(
@@ -54,6 +63,7 @@ app.command("std-trace")(std_trace.command)
 app.command("grad-norms")(grad_norms.command)
 app.command("init-compare")(init_compare.command)
 app.command("train")(train.command)
+app.command("coord-check")(coord_check.command)
 app.command("eval")(train.eval_command)
 app.command("gain")(lessons.gain_command)
 app.command("activations")(lessons.activations_command)

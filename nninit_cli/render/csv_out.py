@@ -117,3 +117,36 @@ def catalog_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
                 {"kind": kind, **{k: " ".join(v) if isinstance(v, list) else v for k, v in item.items()}}
             )
     return rows
+
+
+def coord_check_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per (layer, step, width): the sizes (mean over seeds) and the
+    layer's slopes at that step with their 95% intervals."""
+    rows = []
+    for layer in results["layers"]:
+        for s in layer["steps"]:
+            slopes = {}
+            for what in ("size", "change"):
+                sl = s[f"{what}_slope"]
+                ci = sl["ci"] or [None, None]
+                slopes.update(
+                    {
+                        f"{what}_slope": sl["slope"],
+                        f"{what}_slope_lo": ci[0],
+                        f"{what}_slope_hi": ci[1],
+                        f"{what}_slope_reason": sl["reason"],
+                    }
+                )
+            for i, width in enumerate(results["widths"]):
+                rows.append(
+                    {
+                        "layer": layer["name"],
+                        "role": layer["role"],
+                        "step": s["step"],
+                        "width": width,
+                        "size": s["size"][i],
+                        "change": s["change"][i],
+                        **slopes,
+                    }
+                )
+    return rows

@@ -562,3 +562,65 @@ def init_hist_figure(data: dict) -> Any:
 
 def init_hist_plot(data: dict, path: Path) -> None:
     save(init_hist_figure(data), path)
+
+
+def _plot_steps(n: int, most: int = 6) -> list[int]:
+    """At most `most` of the steps 0..n-1: the first ones, then evenly to the last."""
+    if n <= most:
+        return list(range(n))
+    picks = {0, 1, n - 1}
+    picks |= {round(1 + k * (n - 2) / (most - 2)) for k in range(most - 2)}
+    return sorted(picks)[:most] if len(picks) > most else sorted(picks)
+
+
+def coord_check_figure(res: Any) -> Any:
+    """mup's coordinate-check figure: one panel per step, width on a log axis,
+    one line per layer (mean |activation|, mean over seeds, with the seeds'
+    range shaded); a second row for the change since step 0.  Flat lines keep
+    their size as the model widens."""
+    from nninit_cli.render.table import coord_check_title
+
+    c = res.config
+    steps = _plot_steps(c["steps"] + 1)
+    fig = figure(figsize=(2.6 * len(steps) + 1.2, 5.6), layout="constrained")
+    axes = fig.subplots(2, len(steps), squeeze=False, sharex=True)
+    for row, what in enumerate(("size", "change")):
+        for col, k in enumerate(steps):
+            ax = axes[row][col]
+            seen: list[float] = []
+            for j, layer in enumerate(layer_ for layer_ in res.layers):
+                s = layer.steps[k]
+                values = getattr(s, what)
+                by_seed = getattr(s, f"{what}_by_seed")
+                seen += _positive(values)
+                sl = getattr(s, f"{what}_slope")
+                slope = f" ({sl.slope:+.2f})" if sl.slope is not None else ""
+                ax.plot(res.widths, _finite(values), "o-", color=f"C{j % 10}", ms=3, lw=1.3,
+                        label=f"{layer.name}{slope}")  # fmt: skip
+                lo = [min(v[i] for v in by_seed) for i in range(len(res.widths))]
+                hi = [max(v[i] for v in by_seed) for i in range(len(res.widths))]
+                ax.fill_between(res.widths, _finite(lo), _finite(hi), color=f"C{j % 10}", alpha=0.12, lw=0)
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(res.widths, [str(w) for w in res.widths], fontsize="x-small")
+            ax.minorticks_off()
+            if seen:
+                lo_, hi_ = min(seen), max(seen)
+                ax.set_yscale("log")
+                pad = (hi_ / lo_) ** 0.08 if hi_ > lo_ else 1.5
+                ax.set_ylim(lo_ / pad, hi_ * pad)
+            else:
+                ax.text(0.5, 0.5, "0 at every width", ha="center", va="center", transform=ax.transAxes,
+                        fontsize="small", color="0.4")  # fmt: skip
+            ax.set_title(f"step {k}" + (" (init)" if k == 0 else ""), fontsize="small")
+            ax.grid(True, alpha=0.3)
+            if row == 1:
+                ax.set_xlabel("width")
+            if col == 0:
+                ax.set_ylabel("mean |activation|" if what == "size" else "mean |change since step 0|")
+            ax.legend(fontsize="xx-small", frameon=False, title="layer (slope)", title_fontsize="xx-small")
+    fig.suptitle(coord_check_title(c, res.widths) + f"\nverdict: {', '.join(res.verdicts)}", fontsize="small")
+    return fig
+
+
+def coord_check_plot(res: Any, path: Path) -> None:
+    save(coord_check_figure(res), path)

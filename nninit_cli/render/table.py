@@ -718,3 +718,131 @@ def init_hist_tables(data: dict) -> list[Any]:
             "-" if ratio is None else f"{ratio:.3f}",
         )
     return [t]
+
+
+# ---------------------------------------------------------------------------
+# coord-check
+
+
+def _slope_cell(sl: Any, tol: float) -> str:
+    """+0.02; +0.42! beyond the tolerance and its interval clear of 0; +0.12?
+    beyond the tolerance within the seeds' noise; or why there is no slope: 0
+    (zero at every width), inf (overflowed)."""
+    from nninit_cli.experiments.coord_check import beyond
+
+    if sl.slope is None:
+        return {"zero": "0", "nonfinite": "inf"}.get(sl.reason or "", "n/a")
+    mark = "!" if beyond(sl, tol) else "?" if abs(sl.slope) > tol else ""
+    return f"{sl.slope:+.2f}{mark}"
+
+
+def _ci_cell(sl: Any) -> str:
+    return "" if sl.ci is None else f"[{sl.ci[0]:+.2f}, {sl.ci[1]:+.2f}]"
+
+
+def _power(p: float) -> str:
+    """An exponent of m as a factor: 1, m, 1/m, m^0.5, m^-0.5."""
+    return {0.0: "1", 1.0: "m", -1.0: "1/m"}.get(p, f"m^{p:g}")
+
+
+def _shown_steps(n: int) -> list[int]:
+    """Steps 0..n-1 to show as columns: all up to 8, else the first four, every
+    k-th and the last."""
+    if n <= 8:
+        return list(range(n))
+    k = max(1, round(n / 6))
+    return sorted({0, 1, 2, 3, *range(k, n, k), n - 1})
+
+
+def coord_check_title(c: dict[str, Any], widths: list[int]) -> str:
+    arch = f"resmlp, {_count(c['layers'], 'block')}" if c.get("arch") == "resmlp" else f"{c['layers']} layers"
+    gain = f" (gain {c['gain']:.4g})" if c.get("gain") is not None else ""
+    readout = ", readout starts at 0" if c.get("zero_readout") else ""
+    return (
+        f"coord-check: {c['param']} + {c['optimizer']} lr {c['lr']:g} (at width {c['base_width']}){readout}\n"
+        f"{arch}, act {c['act']}, init {c['init']}{gain}, widths {','.join(map(str, widths))}\n"
+        f"{_count(c['steps'], 'step')} on {c['dataset']} (batch {c['batch_size']}), "
+        f"{_count(len(c['seeds']), 'seed')} from {c['seeds'][0]}"
+    )
+
+
+def coord_check_tables(res: Any) -> list[Any]:
+    """The sizes at the last step by width, then the slopes of size and of
+    change against width, layer by step."""
+    c = res.config
+    tol = c["slope_tol"]
+    last = c["steps"]
+    sizes = Grid(
+        [Col("layer", "left"), *(Col(str(w)) for w in res.widths), Col("slope"), Col("95% CI")],
+        title=f"mean |activation| after {_count(last, 'step')}, by width",
+    )
+    for layer in res.layers:
+        s = layer.steps[last]
+        sizes.add_row(
+            layer.name, *(num(x) for x in s.size), _slope_cell(s.size_slope, tol), _ci_cell(s.size_slope)
+        )
+    m = max(res.widths) / res.base_width
+    rules = Grid(
+        [Col("parameters", "left"), Col("init std"), Col("multiplier"), Col(f"{c['optimizer']} lr")],
+        title=f"{c['param']}'s factors, m = width / {res.base_width} (m = {m:g} at {max(res.widths)})",
+        caption="on --init's std, on the weights in the forward pass, on --lr",
+    )
+    for r in res.rules:
+        init = "0" if r["init_exponent"] is None else _power(r["init_exponent"])
+        rules.add_row(r["kind"], init, _power(r["multiplier_exponent"]), _power(r["lr_exponent"]))
+    out: list[Any] = [coord_check_title(c, res.widths), rules, sizes]
+    for what, first, title in (
+        ("size", 0, "slope of log size against log width, by step (0: at init)"),
+        ("change", 1, "slope of the change since step 0, by step"),
+    ):
+        shown = [k for k in _shown_steps(last + 1) if k >= first]
+        cols = [Col("layer", "left"), Col("role", "left"), *(Col(str(k)) for k in shown)]
+        t = Grid(cols + ([Col("verdict", "left")] if what == "size" else []), keep=2, title=title)
+        for layer in res.layers:
+            cells = [_slope_cell(getattr(layer.steps[k], f"{what}_slope"), tol) for k in shown]
+            t.add_row(layer.name, layer.role, *cells, *([layer.verdict] if what == "size" else []))
+        out.append(t)
+    out.append(
+        f"size: mean |activation| on the first batch, mean over seeds; slope p: size ~ width^p "
+        f"(mean over seeds); ! beyond +-{tol:g} (--slope-tol) with its 95% interval clear of 0, "
+        "? beyond it within the seeds' noise; 0: zero at every width; inf: overflowed. "
+        "The verdict reads the size slopes (!)."
+    )
+    return out
+
+
+def coord_check_summary(res: Any) -> str:
+    """The verdict and, for each layer that fails it, its clearest slope; and
+    a note when the layers' changes shrink with width while their sizes hold
+    (features that barely move: the lazy, kernel regime)."""
+    from nninit_cli.experiments.coord_check import beyond
+
+    tol = res.config["slope_tol"]
+    if res.verdicts == ["stable"]:
+        noisy = sum(abs(s.size_slope.slope or 0.0) > tol for layer in res.layers for s in layer.steps)
+        caveat = f" ({noisy} beyond it within the seeds' noise: ?)" if noisy else ""
+        line = f"verdict: stable: no layer's size slope is clearly beyond +-{tol:g} at any step{caveat}"
+    else:
+        worst = []
+        for layer in res.layers:
+            flagged = [s for s in layer.steps if beyond(s.size_slope, tol)]
+            if not flagged:
+                continue
+            s = max(
+                flagged, key=lambda s: math.inf if s.size_slope.slope is None else abs(s.size_slope.slope)
+            )
+            what = "overflows" if s.size_slope.slope is None else f"{s.size_slope.slope:+.2f}"
+            worst.append(f"{layer.name} {what} at step {s.step}")
+        line = f"verdict: {', '.join(res.verdicts)}: " + "; ".join(worst)
+    last = res.config["steps"]
+    lazy = [
+        layer.name
+        for layer in res.layers
+        if layer.role != "output" and beyond(layer.steps[last].change_slope, tol) < 0
+    ]
+    if lazy:
+        line += (
+            f"\nnote: the change since step 0 shrinks with width in {', '.join(lazy)}: "
+            "features barely move in wide models (lazy training)"
+        )
+    return line

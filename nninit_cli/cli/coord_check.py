@@ -1,0 +1,57 @@
+"""`nninit coord-check`: do activations keep their size as the model widens?"""
+
+import typer
+
+from nninit_cli.cli._options import Shared, options
+from nninit_cli.specs import coord_check_flags
+
+
+@options(coord_check_flags())
+def command(shared: Shared) -> None:
+    """Coordinate check: train each width a few steps, see how sizes scale.
+
+    The same model at every width of --widths, drawn from the same seed and
+    trained --steps steps on the same batches under one parametrisation
+    (--param sp, ntk or mup; see the README for the table it applies).  Per
+    layer and step: the mean |activation| at each width, and the log-log slope
+    of that size against width with a 95% interval over --seeds.  A slope near
+    0 means the layer keeps its size as the model widens; verdict blows-up or
+    vanishes when some slope is beyond --slope-tol.  Also the size of each
+    layer's change since step 0 (NTK: features that barely move).
+
+    \b
+    Example:
+      nninit coord-check                               # sp + adam: the output blows up
+      nninit coord-check --param mup                   # every slope near 0: stable
+      nninit coord-check --param mup --optimizer sgd --lr 0.1
+      nninit coord-check --arch resmlp --layers 4 --param mup --plot mup.png
+      nninit coord-check --param mup --json --fail-on blows-up,vanishes | jq .verdict
+    """
+    from nninit_cli.cli._output import check_outputs
+    from nninit_cli.specs import coord_check_spec
+
+    spec = coord_check_spec(shared.flags, shared.config)
+    check_outputs(shared)
+    raise typer.Exit(_run(spec, shared))
+
+
+def _run(spec, shared: Shared) -> int:
+    from nninit_cli.cli._output import emit
+    from nninit_cli.experiments.coord_check import run_coord_check
+    from nninit_cli.render import plot as plots
+    from nninit_cli.render import table
+    from nninit_cli.render.csv_out import coord_check_rows
+
+    res = run_coord_check(spec)
+    results = res.to_dict()
+    return emit(
+        "coord-check",
+        res.config,
+        results,
+        shared,
+        tables=lambda: table.coord_check_tables(res),
+        summary=table.coord_check_summary(res),
+        rows=lambda: coord_check_rows(results),
+        plot=lambda p: plots.coord_check_plot(res, p),
+        fail_on=spec.fail_on,
+    )

@@ -1,0 +1,73 @@
+"""Small, exact statistics in plain Python: least-squares slopes and Student-t
+intervals over seeds.  No numpy or scipy, so that every number is the same on
+every machine and these stay importable without torch."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+
+def slope(xs: Sequence[float], ys: Sequence[float]) -> float:
+    """The least-squares slope of ys on xs (at least two distinct xs)."""
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
+    return sxy / sxx
+
+
+def loglog_slope(widths: Sequence[int], sizes: Sequence[float]) -> float | None:
+    """The slope of log(size) on log(width): the exponent p in size ~ width^p.
+    None unless every size is finite and above zero."""
+    if not all(math.isfinite(s) and s > 0 for s in sizes):
+        return None
+    return slope([math.log(w) for w in widths], [math.log(s) for s in sizes])
+
+
+def t_cdf_two_sided(t: float, df: int) -> float:
+    """P(|T| <= t) for Student's t with `df` degrees of freedom, exactly
+    (Abramowitz & Stegun 26.7.3 and 26.7.4: finite sums for whole df)."""
+    t = abs(t)
+    theta = math.atan(t / math.sqrt(df))
+    c2 = math.cos(theta) ** 2
+    if df % 2 == 1:
+        total, term = 0.0, math.cos(theta)
+        for k in range(1, (df - 1) // 2 + 1):
+            total += term
+            term *= c2 * (2 * k) / (2 * k + 1)
+        return (2 / math.pi) * (theta + math.sin(theta) * total) if df > 1 else 2 * theta / math.pi
+    total, term = 0.0, 1.0
+    for k in range(1, df // 2 + 1):
+        total += term
+        term *= c2 * (2 * k - 1) / (2 * k)
+    return math.sin(theta) * total
+
+
+def t_quantile(level: float, df: int) -> float:
+    """The t with P(|T| <= t) = level (0.95 gives the 97.5% quantile), by
+    bisection on the exact distribution function."""
+    lo, hi = 0.0, 1.0
+    while t_cdf_two_sided(hi, df) < level:
+        hi *= 2
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if t_cdf_two_sided(mid, df) < level:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-12 * hi:
+            break
+    return (lo + hi) / 2
+
+
+def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float | None, float | None]:
+    """The mean of `values` and its Student-t confidence interval at `level`
+    (the interval is None with fewer than two values)."""
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, None, None
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = t_quantile(level, n - 1) * sd / math.sqrt(n)
+    return mean, mean - half, mean + half
