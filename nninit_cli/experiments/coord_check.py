@@ -23,6 +23,7 @@ from torch import nn
 from nninit_cli.data.datasets import Dataset, load_dataset
 from nninit_cli.model.builder import Block, build, materialise
 from nninit_cli.model.torchenv import generator, resolve_device, resolve_dtype
+from nninit_cli.optim import SGD, Adam
 from nninit_cli.parametrisations import PARAMETRISATIONS, Parametrisation
 from nninit_cli.probes import Hooks
 from nninit_cli.results import CoordCheckResult, CoordLayer, CoordStep, Slope
@@ -163,10 +164,7 @@ def _model(spec: CoordCheckSpec, data: Dataset, width: int, seed: int, device, d
     model = model.to(device, dtype)
     factors = {name: m ** p.rules[role].mult for name, role in roles.items()}
     groups = _param_groups(model, p, m, spec)
-    if spec.optimizer == "sgd":
-        opt: torch.optim.Optimizer = torch.optim.SGD(groups, lr=spec.lr)
-    else:
-        opt = torch.optim.Adam(groups, lr=spec.lr)
+    opt = SGD(groups) if spec.optimizer == "sgd" else Adam(groups)
     return model, opt, Multipliers(model, factors)
 
 
@@ -200,7 +198,7 @@ def _one_run(spec: CoordCheckSpec, data: Dataset, width: int, seed: int, device,
             if step == spec.steps:
                 break
             idx = batches[step]
-            opt.zero_grad(set_to_none=True)
+            opt.zero_grad()
             loss_fn(model(train.x[idx]), train.y[idx]).backward()
             opt.step()
     return [n for n, _ in layers], sizes, changes, losses
