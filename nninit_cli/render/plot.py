@@ -575,49 +575,50 @@ def _plot_steps(n: int, most: int = 6) -> list[int]:
 
 def coord_check_figure(res: Any) -> Any:
     """mup's coordinate-check figure: one panel per step, width on a log axis,
-    one line per layer (mean |activation|, mean over seeds, with the seeds'
-    range shaded); a second row for the change since step 0.  Flat lines keep
-    their size as the model widens."""
+    one line per layer (mean |activation|, mean over seeds, the seeds' range
+    shaded); a second row for the change since step 0.  Panels of a row share
+    one log scale spanning at least 10x, so a flat line looks flat and a
+    growing one grows alike in every panel."""
     from nninit_cli.render.table import coord_check_title
 
     c = res.config
     steps = _plot_steps(c["steps"] + 1)
-    fig = figure(figsize=(2.6 * len(steps) + 1.2, 5.6), layout="constrained")
+    fig = figure(figsize=(2.4 * len(steps) + 1.0, 5.4), layout="constrained")
     axes = fig.subplots(2, len(steps), squeeze=False, sharex=True)
     for row, what in enumerate(("size", "change")):
+        seen: list[float] = []
         for col, k in enumerate(steps):
             ax = axes[row][col]
-            seen: list[float] = []
-            for j, layer in enumerate(layer_ for layer_ in res.layers):
+            for j, layer in enumerate(res.layers):
                 s = layer.steps[k]
-                values = getattr(s, what)
-                by_seed = getattr(s, f"{what}_by_seed")
-                seen += _positive(values)
-                sl = getattr(s, f"{what}_slope")
-                slope = f" ({sl.slope:+.2f})" if sl.slope is not None else ""
+                values, by_seed = getattr(s, what), getattr(s, f"{what}_by_seed")
+                seen += _positive(values) + _positive([v for seed in by_seed for v in seed])
                 ax.plot(res.widths, _finite(values), "o-", color=f"C{j % 10}", ms=3, lw=1.3,
-                        label=f"{layer.name}{slope}")  # fmt: skip
+                        label=f"{layer.name} ({layer.role})")  # fmt: skip
                 lo = [min(v[i] for v in by_seed) for i in range(len(res.widths))]
                 hi = [max(v[i] for v in by_seed) for i in range(len(res.widths))]
                 ax.fill_between(res.widths, _finite(lo), _finite(hi), color=f"C{j % 10}", alpha=0.12, lw=0)
+            if not _positive([v for layer in res.layers for v in getattr(layer.steps[k], what)]):
+                ax.text(0.5, 0.5, "0 at every width", ha="center", va="center", transform=ax.transAxes,
+                        fontsize="small", color="0.4")  # fmt: skip
             ax.set_xscale("log", base=2)
             ax.set_xticks(res.widths, [str(w) for w in res.widths], fontsize="x-small")
             ax.minorticks_off()
-            if seen:
-                lo_, hi_ = min(seen), max(seen)
-                ax.set_yscale("log")
-                pad = (hi_ / lo_) ** 0.08 if hi_ > lo_ else 1.5
-                ax.set_ylim(lo_ / pad, hi_ * pad)
-            else:
-                ax.text(0.5, 0.5, "0 at every width", ha="center", va="center", transform=ax.transAxes,
-                        fontsize="small", color="0.4")  # fmt: skip
             ax.set_title(f"step {k}" + (" (init)" if k == 0 else ""), fontsize="small")
             ax.grid(True, alpha=0.3)
             if row == 1:
                 ax.set_xlabel("width")
-            if col == 0:
-                ax.set_ylabel("mean |activation|" if what == "size" else "mean |change since step 0|")
-            ax.legend(fontsize="xx-small", frameon=False, title="layer (slope)", title_fontsize="xx-small")
+        if seen:
+            lo_, hi_ = min(seen), max(seen)
+            mid, half = math.sqrt(lo_ * hi_), max(math.sqrt(hi_ / lo_), math.sqrt(10)) * 1.1
+            for ax in axes[row]:
+                ax.set_yscale("log")
+                ax.set_ylim(mid / half, mid * half)
+        for col, ax in enumerate(axes[row]):
+            if col > 0:
+                ax.tick_params(labelleft=False)
+        axes[row][0].set_ylabel("mean |activation|" if what == "size" else "mean |change since step 0|")
+    _legend_below(fig, axes[0][0], ncol=min(len(res.layers), 6))
     fig.suptitle(coord_check_title(c, res.widths) + f"\nverdict: {', '.join(res.verdicts)}", fontsize="small")
     return fig
 
