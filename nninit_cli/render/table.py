@@ -840,6 +840,12 @@ def coord_check_summary(res: Any) -> str:
         for layer in res.layers
         if layer.role != "output" and beyond(layer.steps[last].change_slope, tol) < 0
     ]
+    zero = [layer.name for layer in res.layers if layer.steps[last].size_slope.reason == "zero"]
+    if zero:
+        line += (
+            f"\nnote: {', '.join(zero)} {'is' if len(zero) == 1 else 'are'} exactly 0 at every width "
+            f"after {_count(last, 'step')}: nothing there to scale (a zero init?)"
+        )
     if lazy:
         line += (
             f"\nnote: the change since step 0 shrinks with width in {', '.join(lazy)}: "
