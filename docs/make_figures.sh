@@ -16,4 +16,5 @@ nninit init-compare --acts relu,tanh,sigmoid --gain torch --plot "$out/init-comp
 nninit train --init normal --std 1 --epochs 1000 --out "$tmp/e2" --plot "$out/train-curves.png" > /dev/null
 nninit activations --plot "$out/activations.png" > /dev/null
 nninit init-hist --plot "$out/init-hist.png" > /dev/null
+nninit coord-check --plot "$out/coord-check.png" > /dev/null
 echo "figures written to $out"
