@@ -1488,7 +1488,7 @@ def coord_check_flags() -> list[Flag]:
         batch_size="Examples per training step; the first batch is also where sizes are measured.",
         seed="First seed; the run uses --seeds consecutive seeds from it.",
         init="Weight initialiser at the base width: the standard parametrisation's draw, which "
-        f"--param rescales as width grows: {registry.init_choices()} (not lsuv).",
+        f"--param rescales as width grows: {', '.join(n for n in registry.INITS if n != 'lsuv')}.",
     )
     from nninit_cli.parametrisations import PARAMETRISATIONS
 

@@ -8,7 +8,7 @@ from nninit_cli.specs import coord_check_flags
 
 @options(coord_check_flags())
 def command(shared: Shared) -> None:
-    """Coordinate check: train each width a few steps, see how sizes scale.
+    """Coordinate check: how layer sizes scale as the model widens.
 
     The same model at every width of --widths, drawn from the same seed and
     trained --steps steps on the same batches under one parametrisation

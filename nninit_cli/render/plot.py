@@ -602,7 +602,7 @@ def coord_check_figure(res: Any) -> Any:
                 ax.text(0.5, 0.5, "0 at every width", ha="center", va="center", transform=ax.transAxes,
                         fontsize="small", color="0.4")  # fmt: skip
             ax.set_xscale("log", base=2)
-            ax.set_xticks(res.widths, [str(w) for w in res.widths], fontsize="x-small")
+            ax.set_xticks(res.widths, [str(w) for w in res.widths], fontsize="small")
             ax.minorticks_off()
             ax.set_title(f"step {k}" + (" (init)" if k == 0 else ""), fontsize="small")
             ax.grid(True, alpha=0.3)
@@ -616,7 +616,7 @@ def coord_check_figure(res: Any) -> Any:
                 ax.set_ylim(mid / half, mid * half)
         for col, ax in enumerate(axes[row]):
             if col > 0:
-                ax.tick_params(labelleft=False)
+                ax.tick_params(which="both", labelleft=False)
         axes[row][0].set_ylabel("mean |activation|" if what == "size" else "mean |change since step 0|")
     _legend_below(fig, axes[0][0], ncol=min(len(res.layers), 6))
     fig.suptitle(coord_check_title(c, res.widths) + f"\nverdict: {', '.join(res.verdicts)}", fontsize="small")

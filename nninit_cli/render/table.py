@@ -785,7 +785,7 @@ def coord_check_tables(res: Any) -> list[Any]:
     rules = Grid(
         [Col("parameters", "left"), Col("init std"), Col("multiplier"), Col(f"{c['optimizer']} lr")],
         title=f"{c['param']}'s factors, m = width / {res.base_width} (m = {m:g} at {max(res.widths)})",
-        caption="on --init's std, on the weights in the forward pass, on --lr",
+        caption="on --init's std, on W in the forward pass, on --lr",
     )
     for r in res.rules:
         init = "0" if r["init_exponent"] is None else _power(r["init_exponent"])
