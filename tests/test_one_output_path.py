@@ -44,6 +44,7 @@ CHEAP = {
     "activations": ["--act", "relu,tanh", "--step", "0.5"],
     "init-hist": ["--samples", "100", "--bins", "5", "--fan-in", "10", "--fan-out", "10"],
     "list": [],
+    "coord-check": ["--widths", "8,16", "--seeds", "2", "--steps", "1"],
 }
 
 
@@ -63,6 +64,25 @@ def _list_rows(d: dict) -> list[dict]:
     ]
 
 
+def _coord_rows(d: dict) -> list[dict]:
+    """One row per layer, step and width, in that order: the sizes at that
+    width (mean over seeds) beside the step's slopes and their intervals."""
+    rows = []
+    for layer in d["layers"]:
+        for step in layer["steps"]:
+            slopes = {}
+            for what in ("size", "change"):
+                sl = step[f"{what}_slope"]
+                lo, hi = sl["ci"] if sl["ci"] is not None else (None, None)
+                slopes[f"{what}_slope"] = sl["slope"]
+                slopes[f"{what}_slope_lo"], slopes[f"{what}_slope_hi"] = lo, hi
+                slopes[f"{what}_slope_reason"] = sl["reason"]
+            for i, width in enumerate(d["widths"]):
+                where = {"layer": layer["name"], "role": layer["role"], "step": step["step"], "width": width}
+                rows.append({**where, "size": step["size"][i], "change": step["change"][i], **slopes})
+    return rows
+
+
 # Where each command's CSV rows sit in its JSON (None: a row the JSON does not hold).
 JSON_ROWS = {
     "std-trace": lambda d: d.get("blocks") or d["layers"],
@@ -74,6 +94,7 @@ JSON_ROWS = {
     "activations": lambda d: [{"act": r["act"], **p} for r in d["acts"] for p in r["points"]],
     "init-hist": lambda d: d["inits"],
     "list": _list_rows,
+    "coord-check": _coord_rows,
 }
 # A setting the JSON config records under another name (python names).
 RECORDED_AS = {
@@ -82,6 +103,7 @@ RECORDED_AS = {
     ("init-compare", "act"): "acts",
     ("gain", "act"): "acts",
     ("activations", "act"): "acts",
+    ("coord-check", "seed"): "seeds",  # the first of the consecutive seeds
 }
 
 
@@ -189,7 +211,15 @@ FIGURES = [n for n in COMMANDS if "--plot" in offered(n)]
 
 
 def test_plot_is_offered_where_there_is_a_figure_and_refused_elsewhere(invoke, tmp_path):
-    assert set(FIGURES) == {"std-trace", "grad-norms", "init-compare", "train", "activations", "init-hist"}
+    assert set(FIGURES) == {
+        "std-trace",
+        "grad-norms",
+        "init-compare",
+        "train",
+        "activations",
+        "init-hist",
+        "coord-check",
+    }
     for name in sorted(set(COMMANDS) - set(FIGURES)):
         r = invoke(name, "--plot", str(tmp_path / "f.png"))
         one_line(r, 2, "--plot")
