@@ -1456,8 +1456,7 @@ class CoordCheckSpec:
 
     def to_dict(self) -> dict[str, Any]:
         d = self.net.to_dict()
-        for k in ("width", "seed"):
-            d.pop(k)
+        del d["width"]  # the seed stays: the first of `seeds`
         d.update(
             widths=list(self.widths),
             base_width=self.base_width,

@@ -36,12 +36,13 @@ def t_cdf_two_sided(t: float, df: int) -> float:
         for k in range(1, (df - 1) // 2 + 1):
             total += term
             term *= c2 * (2 * k) / (2 * k + 1)
-        return (2 / math.pi) * (theta + math.sin(theta) * total) if df > 1 else 2 * theta / math.pi
+        value = (2 / math.pi) * (theta + math.sin(theta) * total) if df > 1 else 2 * theta / math.pi
+        return min(value, 1.0)  # rounding can pass 1 by an ulp in the far tail
     total, term = 0.0, 1.0
     for k in range(1, df // 2 + 1):
         total += term
         term *= c2 * (2 * k - 1) / (2 * k)
-    return math.sin(theta) * total
+    return min(math.sin(theta) * total, 1.0)
 
 
 def t_quantile(level: float, df: int) -> float:

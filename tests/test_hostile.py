@@ -178,8 +178,18 @@ def test_hostile_case(cli, tmp_path, monkeypatch, argv, code, word, env):
 def test_there_are_enough_cases():
     commands = {a[0] for a, *_ in CASES if a and not a[0].startswith("-")}
     assert len(CASES) >= 80
-    assert commands >= {"std-trace", "grad-norms", "init-compare", "train", "eval", "gain",
-                        "activations", "init-hist", "run", "list"}
+    assert commands >= {
+        "std-trace",
+        "grad-norms",
+        "init-compare",
+        "train",
+        "eval",
+        "gain",
+        "activations",
+        "init-hist",
+        "run",
+        "list",
+    }
 
 
 # ---------------------------------------------------------------------------
@@ -269,7 +279,9 @@ def test_a_closed_stdout_is_one_line_before_any_work(tmp_path):
     csv = tmp_path / "t.csv"
     p = subprocess.run(
         [sys.executable, "-m", "nninit_cli", "std-trace", "--layers", "2", "--csv", str(csv)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=60,
         preexec_fn=lambda: os.close(1),
     )
     assert p.returncode == 2
@@ -281,8 +293,9 @@ def test_a_closed_stdout_is_one_line_before_any_work(tmp_path):
 @pytest.mark.parametrize("argv", [["std-trace", "--json"], ["std-trace", "--all"], ["list", "--json"]])
 def test_a_full_disk_on_stdout_is_one_line(argv):
     with open("/dev/full", "w") as full:
-        p = subprocess.run([sys.executable, "-m", "nninit_cli", *argv], stdout=full,
-                           stderr=subprocess.PIPE, timeout=60)
+        p = subprocess.run(
+            [sys.executable, "-m", "nninit_cli", *argv], stdout=full, stderr=subprocess.PIPE, timeout=60
+        )
     err = p.stderr.decode()
     assert p.returncode == 1 and err.count("\n") == 1 and "No space left" in err, err
 
@@ -300,8 +313,16 @@ LONG_RUN = ["std-trace", "--layers", "100000", "--width", "512", "--std", "0.044
 
 @pytest.mark.parametrize(
     ("delay", "sig"),
-    [(0.05, signal.SIGINT), (0.2, signal.SIGTERM), (0.35, signal.SIGINT), (0.5, signal.SIGTERM),
-     (0.7, signal.SIGINT), (0.9, signal.SIGTERM), (1.2, signal.SIGINT), (2.5, signal.SIGTERM)],
+    [
+        (0.05, signal.SIGINT),
+        (0.2, signal.SIGTERM),
+        (0.35, signal.SIGINT),
+        (0.5, signal.SIGTERM),
+        (0.7, signal.SIGINT),
+        (0.9, signal.SIGTERM),
+        (1.2, signal.SIGINT),
+        (2.5, signal.SIGTERM),
+    ],
 )
 def test_a_signal_at_any_moment_is_exit_130_in_one_line(tmp_path, delay, sig):
     """From the first import to the middle of the work: never swallowed (the
@@ -311,7 +332,9 @@ def test_a_signal_at_any_moment_is_exit_130_in_one_line(tmp_path, delay, sig):
     keep.write_text("precious\n")
     p = subprocess.Popen(
         [sys.executable, "-m", "nninit_cli", *LONG_RUN, "--csv", str(keep)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     time.sleep(delay)
     p.send_signal(sig)

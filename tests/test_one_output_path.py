@@ -103,7 +103,6 @@ RECORDED_AS = {
     ("init-compare", "act"): "acts",
     ("gain", "act"): "acts",
     ("activations", "act"): "acts",
-    ("coord-check", "seed"): "seeds",  # the first of the consecutive seeds
 }
 
 
