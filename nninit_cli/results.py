@@ -252,7 +252,7 @@ class Slope:
     """The exponent p of size ~ width^p for one layer at one step.
 
     slope: the mean over seeds of each seed's least-squares slope of
-    log(size) on log(width); ci: its 95% Student-t interval over seeds (None
+    log(size) on log(width); ci: its 90% Student-t interval over seeds (None
     with one seed); per_seed: each seed's slope.  slope is None when `reason`
     says why: "zero" (zero at every width: nothing to scale, e.g. a readout
     started at zero, or the change at step 0), "nonfinite" (inf or nan at some

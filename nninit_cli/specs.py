@@ -1486,6 +1486,8 @@ def coord_check_flags() -> list[Flag]:
         "and a head).",
         batch_size="Examples per training step; the first batch is also where sizes are measured.",
         seed="First seed; the run uses --seeds consecutive seeds from it.",
+        arch="mlp (a stack of Linear layers) or resmlp (--layers residual blocks x <- x + alpha * "
+        "branch(x) on a stream as wide as each of --widths, between a stem and a head).",
         init="Weight initialiser at the base width: the standard parametrisation's draw, which "
         f"--param rescales as width grows: {', '.join(n for n in registry.INITS if n != 'lsuv')}.",
     )
@@ -1548,7 +1550,8 @@ def coord_check_flags() -> list[Flag]:
             "slope-tol",
             float_range(0.0, 10.0, lo_open=True),
             0.1,
-            "Verdict stable when every log-log slope of size against width is within +- this.",
+            "Verdict blows-up (vanishes) when some slope of log size against log width has its "
+            "whole 90% interval over seeds above + this (below - this); else stable.",
             kind="float",
             panel=OUTPUT,
         ),

@@ -14,10 +14,11 @@ def command(shared: Shared) -> None:
     trained --steps steps on the same batches under one parametrisation
     (--param sp, ntk or mup; see the README for the table it applies).  Per
     layer and step: the mean |activation| at each width, and the log-log slope
-    of that size against width with a 95% interval over --seeds.  A slope near
+    of that size against width with a 90% interval over --seeds.  A slope near
     0 means the layer keeps its size as the model widens; verdict blows-up or
-    vanishes when some slope is beyond --slope-tol.  Also the size of each
-    layer's change since step 0 (NTK: features that barely move).
+    vanishes when some slope's whole interval lies beyond --slope-tol (one
+    seed: the slope itself).  Also the size of each layer's change since step
+    0, mean |activation - its step-0 value| (NTK: features that barely move).
 
     \b
     Example:

@@ -30,6 +30,8 @@ from nninit_cli.results import CoordCheckResult, CoordLayer, CoordStep, Slope
 from nninit_cli.specs import CoordCheckSpec
 from nninit_cli.stats import loglog_slope, mean_ci
 
+CI_LEVEL = 0.90  # two-sided; each end is a one-sided 95% bound
+
 
 def probed(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """The layers whose outputs are measured, in forward order: the model's own
@@ -205,7 +207,8 @@ def _one_run(spec: CoordCheckSpec, data: Dataset, width: int, seed: int, device,
 
 
 def _slope(widths: list[int], by_seed: list[list[float]]) -> Slope:
-    """Each seed's log-log slope, their mean and its 95% interval."""
+    """Each seed's log-log slope, their mean and its 90% interval (each end a
+    one-sided 95% bound: the verdict's test)."""
     per_seed = [loglog_slope(widths, sizes) for sizes in by_seed]
     flat = [s for sizes in by_seed for s in sizes]
     if any(not math.isfinite(s) for s in flat):
@@ -214,27 +217,33 @@ def _slope(widths: list[int], by_seed: list[list[float]]) -> Slope:
         return Slope(None, None, per_seed, "zero")
     if any(p is None for p in per_seed):
         return Slope(None, None, per_seed, "zero at some widths")
-    mean, lo, hi = mean_ci([p for p in per_seed if p is not None])
+    mean, lo, hi = mean_ci([p for p in per_seed if p is not None], CI_LEVEL)
     return Slope(mean, None if lo is None else (lo, hi), per_seed)
 
 
 def beyond(sl: Slope, tol: float) -> int:
-    """+1 if this slope says the size grows with width, -1 if it shrinks, 0 if
-    neither: the slope is beyond +-tol *and*, with two seeds or more, its 95%
-    interval excludes 0 (a slope within the seeds' noise is not a trend).  A
-    size that overflowed at some width grows."""
+    """+1 if this slope says the size grows with width by more than the
+    tolerance, -1 if it shrinks by more, 0 if neither.  With two seeds or more
+    the whole 90% interval must lie beyond +-tol: a one-sided t-test at the 5%
+    level that the slope exceeds tol (or is below -tol), so seed noise alone
+    rarely trips it and a steep slope on few, scattered seeds still does.  With
+    one seed, the slope itself.  A size that overflowed at some width grows."""
     if sl.reason == "nonfinite":
         return 1
-    if sl.slope is None or abs(sl.slope) <= tol:
+    if sl.slope is None:
         return 0
-    if sl.ci is not None and sl.ci[0] <= 0 <= sl.ci[1]:
-        return 0
-    return 1 if sl.slope > 0 else -1
+    lo, hi = sl.ci if sl.ci is not None else (sl.slope, sl.slope)
+    return 1 if lo > tol else -1 if hi < -tol else 0
+
+
+def signs(steps: list[CoordStep], tol: float) -> set[int]:
+    """The directions in which a layer's size slopes count, over its steps."""
+    return {beyond(s.size_slope, tol) for s in steps} - {0}
 
 
 def _verdict(steps: list[CoordStep], tol: float) -> str:
-    signs = {beyond(s.size_slope, tol) for s in steps}
-    return "blows-up" if 1 in signs else "vanishes" if -1 in signs else "stable"
+    found = signs(steps, tol)
+    return "blows-up" if 1 in found else "vanishes" if -1 in found else "stable"
 
 
 def _mean(rows: list[list[float]]) -> list[float]:
@@ -271,8 +280,8 @@ def run_coord_check(spec: CoordCheckSpec) -> CoordCheckResult:
         layers.append(CoordLayer(name, kinds[name], steps, _verdict(steps, spec.slope_tol)))
     loss = [_mean([[runs[s][w][2][t] for w in range(len(widths))] for s in range(len(spec.seeds))])
             for t in range(spec.steps + 1)]  # fmt: skip
-    found = {layer.verdict for layer in layers}
-    verdicts = [v for v in ("blows-up", "vanishes") if v in found] or ["stable"]
+    found = set().union(*(signs(layer.steps, spec.slope_tol) for layer in layers))
+    verdicts = [v for sign, v in ((1, "blows-up"), (-1, "vanishes")) if sign in found] or ["stable"]
     return CoordCheckResult(
         config=spec.to_dict(),
         widths=widths,

@@ -121,7 +121,7 @@ def catalog_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def coord_check_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row per (layer, step, width): the sizes (mean over seeds) and the
-    layer's slopes at that step with their 95% intervals."""
+    layer's slopes at that step with their 90% intervals."""
     rows = []
     for layer in results["layers"]:
         for s in layer["steps"]:

@@ -725,9 +725,9 @@ def init_hist_tables(data: dict) -> list[Any]:
 
 
 def _slope_cell(sl: Any, tol: float) -> str:
-    """+0.02; +0.42! beyond the tolerance and its interval clear of 0; +0.12?
-    beyond the tolerance within the seeds' noise; or why there is no slope: 0
-    (zero at every width), inf (overflowed)."""
+    """+0.02; +0.42! counts (its whole interval beyond the tolerance); +0.12?
+    beyond the tolerance, its interval not; or why there is no slope: 0 (zero
+    at every width), inf (overflowed)."""
     from nninit_cli.experiments.coord_check import beyond
 
     if sl.slope is None:
@@ -773,7 +773,7 @@ def coord_check_tables(res: Any) -> list[Any]:
     tol = c["slope_tol"]
     last = c["steps"]
     sizes = Grid(
-        [Col("layer", "left"), *(Col(str(w)) for w in res.widths), Col("slope"), Col("95% CI")],
+        [Col("layer", "left"), *(Col(str(w)) for w in res.widths), Col("slope"), Col("90% CI")],
         title=f"mean |activation| after {_count(last, 'step')}, by width",
     )
     for layer in res.layers:
@@ -792,8 +792,8 @@ def coord_check_tables(res: Any) -> list[Any]:
         rules.add_row(r["kind"], init, _power(r["multiplier_exponent"]), _power(r["lr_exponent"]))
     out: list[Any] = [coord_check_title(c, res.widths), rules, sizes]
     for what, first, title in (
-        ("size", 0, "slope of log size against log width, by step (0: at init)"),
-        ("change", 1, "slope of the change since step 0, by step"),
+        ("size", 0, "size slope against width, by step (0: at init)"),
+        ("change", 1, "change slope against width, by step"),
     ):
         shown = [k for k in _shown_steps(last + 1) if k >= first]
         cols = [Col("layer", "left"), Col("role", "left"), *(Col(str(k)) for k in shown)]
@@ -804,9 +804,9 @@ def coord_check_tables(res: Any) -> list[Any]:
         out.append(t)
     out.append(
         f"size: mean |activation| on the first batch, mean over seeds; slope p: size ~ width^p "
-        f"(mean over seeds); ! beyond +-{tol:g} (--slope-tol) with its 95% interval clear of 0, "
-        "? beyond it within the seeds' noise; 0: zero at every width; inf: overflowed. "
-        "The verdict reads the size slopes (!)."
+        f"(mean over seeds, 90% t-interval); ! counts: the whole interval beyond +-{tol:g} "
+        "(--slope-tol); ? beyond it, its interval not; 0: zero at every width; inf: overflowed. "
+        "The verdict reads the size slopes (!); change: mean |activation - its step-0 value|."
     )
     return out
 
@@ -820,8 +820,8 @@ def coord_check_summary(res: Any) -> str:
     tol = res.config["slope_tol"]
     if res.verdicts == ["stable"]:
         noisy = sum(abs(s.size_slope.slope or 0.0) > tol for layer in res.layers for s in layer.steps)
-        caveat = f" ({noisy} beyond it within the seeds' noise: ?)" if noisy else ""
-        line = f"verdict: stable: no layer's size slope is clearly beyond +-{tol:g} at any step{caveat}"
+        caveat = f" ({noisy} beyond it, but not their intervals: ?)" if noisy else ""
+        line = f"verdict: stable: no size slope lies clearly beyond +-{tol:g} at any step{caveat}"
     else:
         worst = []
         for layer in res.layers:
