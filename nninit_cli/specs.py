@@ -1559,6 +1559,39 @@ def coord_check_flags() -> list[Flag]:
     ]
 
 
+def _check_fan_in_scaling(net: NetSpec, param: str, dataset: str, widths: tuple[int, ...]) -> None:
+    """ntk's and mup's rules are factors on a draw whose variance is c / fan_in
+    with c the same at every width (kaiming's, nn.Linear's default): refuse an
+    initialiser whose fan_in x Var(w) changes with width, for any of the input
+    (features x width), hidden (width x width) and output (width x classes)
+    shapes, since the run would not be the parametrisation it names."""
+    from nninit_cli.resources import DATA_FEATURES, DATA_OUTPUTS
+
+    variance = registry.INITS[net.init].variance_gain
+    d, k = DATA_FEATURES[dataset], DATA_OUTPUTS[dataset]
+    if net.init.startswith("kaiming") and net.fan_mode != "fan_in":
+        fix = f"use --fan-mode fan_in, or --param sp to see {net.init} by fan_out as it is"
+    else:
+        fix = f"use kaiming-normal, kaiming-uniform or default, or --param sp to see {net.init} as it is"
+    for role, shape in (
+        ("input", lambda w: (d, w)),
+        ("hidden", lambda w: (w, w)),
+        ("output", lambda w: (w, k)),
+    ):
+        got = [variance(net, *shape(w)) for w in widths]
+        if any(v is None for v in got):
+            why = f"{net.init} has no variance that scales as 1/fan_in, which --param {param} rescales"
+            raise SpecError("--init", f"{why}; {fix}")
+        lo, hi = min(got), max(got)
+        if hi - lo > 1e-9 * max(abs(hi), abs(lo)):
+            raise SpecError(
+                "--init",
+                f"{net.init}'s variance does not scale as 1/fan_in ({role} layer: fan_in x Var(w) = "
+                f"{got[0]:.3g} at width {widths[0]}, {got[-1]:.3g} at width {widths[-1]}), which --param "
+                f"{param}'s rules assume; {fix}",
+            )
+
+
 def coord_check_spec(given: Mapping[str, Any], config: Path | None = None) -> CoordCheckSpec:
     values = resolve("coord-check", coord_check_flags(), given, config)
     widths = values["widths"]
@@ -1573,6 +1606,8 @@ def coord_check_spec(given: Mapping[str, Any], config: Path | None = None) -> Co
     base = values["base_width"] if values["base_width"] is not None else widths[0]
     lr = values["lr"] if values["lr"] is not None else COORD_LR[values["optimizer"]]
     net = check_batch_norm(net_spec({**values, "width": base}))
+    if values["param"] != "sp":
+        _check_fan_in_scaling(net, values["param"], values["dataset"], widths)
     spec = CoordCheckSpec(
         net=net,
         widths=widths,

@@ -72,3 +72,25 @@ def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float 
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
     half = t_quantile(level, n - 1) * sd / math.sqrt(n)
     return mean, mean - half, mean + half
+
+
+def pooled_intervals(
+    groups: list[list[float]], level: float = 0.95
+) -> list[tuple[float, float | None, float | None]]:
+    """Each group's mean and its Student-t interval at `level`, with the spread
+    pooled over all the groups: s^2 = sum of squared deviations from each
+    group's own mean / sum of (n - 1), on that many degrees of freedom.  Where
+    the groups share one noise (the seeds of one layer at successive steps),
+    pooling turns 2 or 3 values per group into an interval worth reading.
+    The intervals are None when no group has two values."""
+    df = sum(len(g) - 1 for g in groups if g)
+    means = [sum(g) / len(g) for g in groups]
+    if df == 0:
+        return [(m, None, None) for m in means]
+    ss = sum((x - m) ** 2 for g, m in zip(groups, means, strict=True) for x in g)
+    s = math.sqrt(ss / df)
+    t = t_quantile(level, df)
+    return [
+        (m, m - t * s / math.sqrt(len(g)), m + t * s / math.sqrt(len(g)))
+        for g, m in zip(groups, means, strict=True)
+    ]

@@ -23,7 +23,7 @@ from nninit_cli.experiments.coord_check import beyond, run_coord_check
 from nninit_cli.render.table import coord_check_summary
 from nninit_cli.results import CoordCheckResult, CoordStep, Slope
 from nninit_cli.specs import coord_check_spec
-from nninit_cli.stats import loglog_slope, mean_ci, t_cdf_two_sided, t_quantile
+from nninit_cli.stats import loglog_slope, mean_ci, pooled_intervals, t_cdf_two_sided, t_quantile
 from tests.conftest import run_subprocess
 
 TOL = 0.1  # --slope-tol's default: the issue's "near 0"
@@ -430,11 +430,43 @@ def test_steep_but_scattered_seeds_count_and_mup_like_noise_does_not():
     95% interval (t = 4.303) would reach below 0.  Three seeds of muP's output
     noise (sd ~0.13 about -0.05) stay within: the interval spans zero."""
     widths = [64, 128, 256, 512, 1024]
-    steep = cc._slope(widths, [[w**p for w in widths] for p in (8.7, 4.5, 3.2)])
+    steep = cc._slopes(widths, [[[w**p for w in widths] for p in (8.7, 4.5, 3.2)]])[0]
     assert steep.ci[0] == pytest.approx(5.4667 - 2.91999 * 1.6597, abs=1e-3)
     assert beyond(steep, TOL) == 1
-    noisy = cc._slope(widths, [[w**p for w in widths] for p in (-0.21, -0.02, 0.05)])
+    noisy = cc._slopes(widths, [[[w**p for w in widths] for p in (-0.21, -0.02, 0.05)]])[0]
     assert beyond(noisy, TOL) == 0
+
+
+def test_pooling_over_steps_lets_two_seeds_judge_a_diverging_layer():
+    """Two seeds give a t-interval on 1 degree of freedom (t = 6.31 at 90%),
+    which no slope can clear; pooling the seeds' spread over a layer's steps
+    gives (2 - 1) x steps degrees of freedom.  A layer diverging over three
+    steps (seed slopes +1/+1.2, +10/+12, +46/+25: pooled s = 8.61 on 3 df,
+    t = 2.353, half-width 14.3) counts at its last step (35.5 - 14.3 > tol),
+    while a flat layer (+-0.05 per seed) stays within tol."""
+    widths = [8, 16]
+
+    def table(rows):
+        return [[[w**p for w in widths] for p in seeds] for seeds in rows]
+
+    diverging = cc._slopes(widths, table([(1.0, 1.2), (10.0, 12.0), (46.0, 25.0)]))
+    assert [beyond(s, TOL) for s in diverging] == [0, 0, 1]
+    assert diverging[2].ci[0] == pytest.approx(35.5 - 2.3534 * math.sqrt(222.52 / 3 / 2), abs=1e-3)
+    alone = cc._slopes(widths, table([(46.0, 25.0)]))[0]  # that step on its own
+    assert beyond(alone, TOL) == 0 and alone.ci[0] < 0
+    flat = cc._slopes(widths, table([(0.05, -0.05), (0.04, -0.03), (-0.05, 0.02)]))
+    assert all(beyond(s, TOL) == 0 for s in flat)
+
+
+def test_pooled_intervals_match_the_textbook():
+    """Two groups (1, 2, 3) and (10, 14): pooled variance (2 + 8) / (2 + 1) = 10/3
+    on 3 degrees of freedom; t(0.95, 3) = 3.1824."""
+    (m1, lo1, hi1), (m2, lo2, hi2) = pooled_intervals([[1.0, 2.0, 3.0], [10.0, 14.0]], 0.95)
+    s = math.sqrt(10 / 3)
+    assert (m1, m2) == (2.0, 12.0)
+    assert hi1 - m1 == pytest.approx(3.18245 * s / math.sqrt(3), abs=1e-4)
+    assert m2 - lo2 == pytest.approx(3.18245 * s / math.sqrt(2), abs=1e-4)
+    assert pooled_intervals([[1.0], [2.0]]) == [(1.0, None, None), (2.0, None, None)]
 
 
 def _step(k: int, slope: float | None, reason: str | None = None) -> CoordStep:
@@ -453,13 +485,13 @@ def test_a_layer_that_both_shrinks_and_grows_reports_both():
 
 def test_slope_reasons():
     widths = [16, 32, 64]
-    assert cc._slope(widths, [[0.0] * 3, [0.0] * 3]) == Slope(None, None, [None, None], "zero")
-    assert cc._slope(widths, [[1.0, 0.0, 2.0]]).reason == "zero at some widths"
-    assert cc._slope(widths, [[1.0, math.inf, 2.0], [1.0, 1.0, 1.0]]).reason == "nonfinite"
-    assert cc._slope(widths, [[1.0, 2.0, math.nan]]).reason == "nonfinite"
-    one = cc._slope(widths, [[w**0.5 for w in widths]])
+    assert cc._slopes(widths, [[[0.0] * 3, [0.0] * 3]])[0] == Slope(None, None, [None, None], "zero")
+    assert cc._slopes(widths, [[[1.0, 0.0, 2.0]]])[0].reason == "zero at some widths"
+    assert cc._slopes(widths, [[[1.0, math.inf, 2.0], [1.0, 1.0, 1.0]]])[0].reason == "nonfinite"
+    assert cc._slopes(widths, [[[1.0, 2.0, math.nan]]])[0].reason == "nonfinite"
+    one = cc._slopes(widths, [[[w**0.5 for w in widths]]])[0]
     assert one.slope == pytest.approx(0.5, abs=1e-12) and one.ci is None and one.reason is None
-    two = cc._slope(widths, [[w**0.4 for w in widths], [w**0.6 for w in widths]])
+    two = cc._slopes(widths, [[[w**0.4 for w in widths], [w**0.6 for w in widths]]])[0]
     assert two.slope == pytest.approx(0.5) and two.ci == pytest.approx(  # 90%: t(1) = 6.3138
         (0.5 - 6.3138 * 0.1, 0.5 + 6.3138 * 0.1), abs=1e-3
     )
@@ -501,7 +533,7 @@ BAD = [
 
 @pytest.fixture
 def no_work(monkeypatch):
-    def refuse(spec):
+    def refuse(*_args):
         raise AssertionError("a refused run must do no work")
 
     monkeypatch.setattr(cc, "run_coord_check", refuse)
@@ -560,3 +592,45 @@ def test_an_overflowing_run_is_strict_json_and_blows_up(cli):
         "3",
     )
     assert "fc4 overflows at step 3" in text.out
+
+
+# ---------------------------------------------------------------------------
+# initialisers the rules cannot rescale; figures byte for byte
+
+
+@pytest.mark.parametrize(
+    "init,word",
+    [
+        (["--init", "normal"], "hidden layer: fan_in x Var(w) = 8 at width 8, 16 at width 16"),
+        (["--init", "xavier-normal"], "input layer"),  # 2/(64 + width): shrinks with width
+        (["--init", "kaiming-normal", "--fan-mode", "fan_out"], "--fan-mode fan_in"),
+        (["--init", "eye"], "no variance"),
+        (["--init", "orthogonal", "--widths", "64,128"], "input layer"),  # semi-orthogonal 64 -> width
+    ],
+)
+@pytest.mark.parametrize("param", ["mup", "ntk"])
+def test_an_init_whose_variance_is_not_c_over_fan_in_is_refused_under_ntk_and_mup(
+    cli, no_work, init, word, param
+):
+    """The rules are factors on a draw of variance c / fan_in, c the same at
+    every width: fan_in x Var(w) must not change with width in any role."""
+    args = ["--widths", "8,16", *init] if "--widths" not in init else init
+    one_line(cli("coord-check", "--param", param, *args), "--init", word)
+
+
+def test_the_same_init_runs_as_it_is_under_sp(cli):
+    r = cli("coord-check", "--widths", "8,16", "--seeds", "1", "--steps", "1", "--init", "normal", "--json")
+    assert r.code == 0, r.err
+    # normal's fixed std makes the hidden sizes grow as sqrt(width) from the start
+    hidden = json.loads(r.out)["layers"][1]
+    assert hidden["steps"][0]["size_slope"]["slope"] > 0.3
+
+
+@pytest.mark.parametrize("suffix", ["svg", "pdf", "png"])
+def test_the_same_run_draws_the_same_figure_bytes(cli, tmp_path, suffix):
+    """No creation dates, no random SVG ids: a figure is as reproducible as the JSON."""
+    paths = [tmp_path / f"a.{suffix}", tmp_path / f"b.{suffix}"]
+    for path in paths:
+        r = cli("coord-check", "--widths", "8,16", "--seeds", "1", "--steps", "1", "--plot", str(path))
+        assert r.code == 0, r.err
+    assert paths[0].read_bytes() == paths[1].read_bytes()

@@ -43,7 +43,8 @@ def _run(spec, shared: Shared) -> int:
     from nninit_cli.render import table
     from nninit_cli.render.csv_out import coord_check_rows
 
-    res = run_coord_check(spec)
+    with _Progress() as on_run:
+        res = run_coord_check(spec, on_run)
     results = res.to_dict()
     return emit(
         "coord-check",
@@ -56,3 +57,38 @@ def _run(spec, shared: Shared) -> int:
         plot=lambda p: plots.coord_check_plot(res, p),
         fail_on=spec.fail_on,
     )
+
+
+class _Progress:
+    """A bar over the (seed, width) runs on stderr when stderr is a terminal
+    (a wide grid can take minutes); nothing otherwise, and gone once done."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def __enter__(self):
+        from rich.console import Console
+
+        err = Console(stderr=True)
+        if err.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(
+                TextColumn("coord-check runs"),
+                MofNCompleteColumn(),
+                BarColumn(),
+                TimeRemainingColumn(),
+                console=err,
+                transient=True,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task("", total=None)
+        return self.update
+
+    def update(self, done: int, total: int) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done, total=total)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()

@@ -28,7 +28,7 @@ from nninit_cli.parametrisations import PARAMETRISATIONS, Parametrisation
 from nninit_cli.probes import Hooks
 from nninit_cli.results import CoordCheckResult, CoordLayer, CoordStep, Slope
 from nninit_cli.specs import CoordCheckSpec
-from nninit_cli.stats import loglog_slope, mean_ci
+from nninit_cli.stats import loglog_slope, pooled_intervals
 
 CI_LEVEL = 0.90  # two-sided; each end is a one-sided 95% bound
 
@@ -206,19 +206,30 @@ def _one_run(spec: CoordCheckSpec, data: Dataset, width: int, seed: int, device,
     return [n for n, _ in layers], sizes, changes, losses
 
 
-def _slope(widths: list[int], by_seed: list[list[float]]) -> Slope:
-    """Each seed's log-log slope, their mean and its 90% interval (each end a
-    one-sided 95% bound: the verdict's test)."""
-    per_seed = [loglog_slope(widths, sizes) for sizes in by_seed]
-    flat = [s for sizes in by_seed for s in sizes]
-    if any(not math.isfinite(s) for s in flat):
-        return Slope(None, None, per_seed, "nonfinite")
-    if all(s == 0 for s in flat):
-        return Slope(None, None, per_seed, "zero")
-    if any(p is None for p in per_seed):
-        return Slope(None, None, per_seed, "zero at some widths")
-    mean, lo, hi = mean_ci([p for p in per_seed if p is not None], CI_LEVEL)
-    return Slope(mean, None if lo is None else (lo, hi), per_seed)
+def _slopes(widths: list[int], steps: list[list[list[float]]]) -> list[Slope]:
+    """One layer's slope at each step (`steps[step][seed][width]` sizes): each
+    seed's log-log slope, their mean, and its 90% interval (each end a
+    one-sided 95% bound, the verdict's test) with the seeds' spread pooled
+    over the layer's steps (`stats.pooled_intervals`)."""
+    slopes: list[Slope | None] = []
+    per_seed_all = []
+    for by_seed in steps:
+        per_seed = [loglog_slope(widths, sizes) for sizes in by_seed]
+        per_seed_all.append(per_seed)
+        flat = [s for sizes in by_seed for s in sizes]
+        if any(not math.isfinite(s) for s in flat):
+            slopes.append(Slope(None, None, per_seed, "nonfinite"))
+        elif all(s == 0 for s in flat):
+            slopes.append(Slope(None, None, per_seed, "zero"))
+        elif any(p is None for p in per_seed):
+            slopes.append(Slope(None, None, per_seed, "zero at some widths"))
+        else:
+            slopes.append(None)  # a slope to fit
+    fitted = [k for k, sl in enumerate(slopes) if sl is None]
+    intervals = pooled_intervals([per_seed_all[k] for k in fitted], CI_LEVEL)
+    for k, (mean, lo, hi) in zip(fitted, intervals, strict=True):
+        slopes[k] = Slope(mean, None if lo is None else (lo, hi), per_seed_all[k])
+    return slopes
 
 
 def beyond(sl: Slope, tol: float) -> int:
@@ -226,8 +237,8 @@ def beyond(sl: Slope, tol: float) -> int:
     tolerance, -1 if it shrinks by more, 0 if neither.  With two seeds or more
     the whole 90% interval must lie beyond +-tol: a one-sided t-test at the 5%
     level that the slope exceeds tol (or is below -tol), so seed noise alone
-    rarely trips it and a steep slope on few, scattered seeds still does.  With
-    one seed, the slope itself.  A size that overflowed at some width grows."""
+    rarely trips it.  With one seed there is no interval: the slope itself.
+    A size that overflowed counts as growing: a run that diverges fails."""
     if sl.reason == "nonfinite":
         return 1
     if sl.slope is None:
@@ -251,11 +262,15 @@ def _mean(rows: list[list[float]]) -> list[float]:
     return [sum(col) / len(col) for col in zip(*rows, strict=True)]
 
 
-def run_coord_check(spec: CoordCheckSpec) -> CoordCheckResult:
+def run_coord_check(
+    spec: CoordCheckSpec, on_run: Callable[[int, int], None] | None = None
+) -> CoordCheckResult:
+    """Every (seed, width) run, then the slopes; `on_run(done, total)` after each run."""
     device = resolve_device(spec.net.device)
     dtype = resolve_dtype(spec.net.dtype, device)
     data = load_dataset(spec.dataset, spec.seeds[0])
     widths = list(spec.widths)
+    total = len(spec.seeds) * len(widths)
     names: list[str] = []
     # runs[seed][width] = (sizes[layer][step], changes[layer][step], losses[step])
     runs = []
@@ -264,22 +279,28 @@ def run_coord_check(spec: CoordCheckSpec) -> CoordCheckResult:
         for width in widths:
             names, sizes, changes, losses = _one_run(spec, data, width, seed, device, dtype)
             row.append((sizes, changes, losses))
+            if on_run is not None:
+                on_run(len(runs) * len(widths) + len(row), total)
         runs.append(row)
     kinds = roles(names)
+    seeds, steps = range(len(spec.seeds)), range(spec.steps + 1)
+
+    def table(what: int, i: int) -> list[list[list[float]]]:
+        """Layer i's sizes (what=0) or changes (1) as [step][seed][width]."""
+        return [[[runs[s][w][what][i][t] for w in range(len(widths))] for s in seeds] for t in steps]
+
     layers = []
     for i, name in enumerate(names):
-        steps = []
-        for t in range(spec.steps + 1):
-            size = [[runs[s][w][0][i][t] for w in range(len(widths))] for s in range(len(spec.seeds))]
-            change = [[runs[s][w][1][i][t] for w in range(len(widths))] for s in range(len(spec.seeds))]
-            steps.append(
-                CoordStep(
-                    t, _mean(size), _mean(change), size, change, _slope(widths, size), _slope(widths, change)
-                )
+        size, change = table(0, i), table(1, i)
+        size_slopes, change_slopes = _slopes(widths, size), _slopes(widths, change)
+        rows = [
+            CoordStep(
+                t, _mean(size[t]), _mean(change[t]), size[t], change[t], size_slopes[t], change_slopes[t]
             )
-        layers.append(CoordLayer(name, kinds[name], steps, _verdict(steps, spec.slope_tol)))
-    loss = [_mean([[runs[s][w][2][t] for w in range(len(widths))] for s in range(len(spec.seeds))])
-            for t in range(spec.steps + 1)]  # fmt: skip
+            for t in steps
+        ]
+        layers.append(CoordLayer(name, kinds[name], rows, _verdict(rows, spec.slope_tol)))
+    loss = [_mean([[runs[s][w][2][t] for w in range(len(widths))] for s in seeds]) for t in steps]
     found = set().union(*(signs(layer.steps, spec.slope_tol) for layer in layers))
     verdicts = [v for sign, v in ((1, "blows-up"), (-1, "vanishes")) if sign in found] or ["stable"]
     return CoordCheckResult(

@@ -31,9 +31,21 @@ def figure(**kw: Any) -> Any:
     return Figure(**kw)
 
 
+# No dates in the files and SVG ids from a fixed salt, not random: the same run
+# writes the same bytes in every format.
+_NO_DATE = {"svg": {"Date": None}, "pdf": {"CreationDate": None}, "png": {}}
+
+
 def save(fig: Any, path: Path) -> None:
+    from matplotlib import rc_context
+
     fmt = path.suffix.lower().lstrip(".")
-    atomic_write_with(path, lambda fh: fig.savefig(fh, format=fmt, bbox_inches="tight"))
+
+    def write(fh: Any) -> None:
+        with rc_context({"svg.hashsalt": "nninit"}):
+            fig.savefig(fh, format=fmt, bbox_inches="tight", metadata=_NO_DATE[fmt])
+
+    atomic_write_with(path, write)
 
 
 def _finite(values: list[float | None]) -> list[float]:

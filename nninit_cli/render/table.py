@@ -767,46 +767,53 @@ def coord_check_title(c: dict[str, Any], widths: list[int]) -> str:
 
 
 def coord_check_tables(res: Any) -> list[Any]:
-    """The sizes at the last step by width, then the slopes of size and of
-    change against width, layer by step."""
+    """The parametrisation's factors, the sizes at the last step by width,
+    then the slopes of size and of change against width, layer by step.
+    Titles are lines of their own, wrapped to the terminal, not to a table."""
     c = res.config
     tol = c["slope_tol"]
     last = c["steps"]
-    sizes = Grid(
-        [Col("layer", "left"), *(Col(str(w)) for w in res.widths), Col("slope"), Col("90% CI")],
-        title=f"mean |activation| after {_count(last, 'step')}, by width",
-    )
+    m = max(res.widths) / res.base_width
+    rules = Grid([Col("parameters", "left"), Col("init std"), Col("multiplier"), Col(f"{c['optimizer']} lr")])
+    for r in res.rules:
+        init = "0" if r["init_exponent"] is None else _power(r["init_exponent"])
+        rules.add_row(r["kind"], init, _power(r["multiplier_exponent"]), _power(r["lr_exponent"]))
+    sizes = Grid([Col("layer", "left"), *(Col(str(w)) for w in res.widths), Col("slope"), Col("90% CI")])
     for layer in res.layers:
         s = layer.steps[last]
         sizes.add_row(
             layer.name, *(num(x) for x in s.size), _slope_cell(s.size_slope, tol), _ci_cell(s.size_slope)
         )
-    m = max(res.widths) / res.base_width
-    rules = Grid(
-        [Col("parameters", "left"), Col("init std"), Col("multiplier"), Col(f"{c['optimizer']} lr")],
-        title=f"{c['param']}'s factors, m = width / {res.base_width} (m = {m:g} at {max(res.widths)})",
-        caption="on --init's std, on W in the forward pass, on --lr",
-    )
-    for r in res.rules:
-        init = "0" if r["init_exponent"] is None else _power(r["init_exponent"])
-        rules.add_row(r["kind"], init, _power(r["multiplier_exponent"]), _power(r["lr_exponent"]))
-    out: list[Any] = [coord_check_title(c, res.widths), rules, sizes]
+    out: list[Any] = [
+        coord_check_title(c, res.widths),
+        f"\n{c['param']}'s factors on --init's std, on W in the forward pass and on --lr, as powers of "
+        f"m = width / {res.base_width} (m = {m:g} at width {max(res.widths)}):",
+        rules,
+        f"mean |activation| after {_count(last, 'step')}, by width:",
+        sizes,
+    ]
+    one_seed = len(c["seeds"]) == 1
     for what, first, title in (
-        ("size", 0, "size slope against width, by step (0: at init)"),
-        ("change", 1, "change slope against width, by step"),
+        ("size", 0, "slope of log size against log width, by step (0: at init):"),
+        ("change", 1, "slope of the change since step 0 against width, by step:"),
     ):
         shown = [k for k in _shown_steps(last + 1) if k >= first]
         cols = [Col("layer", "left"), Col("role", "left"), *(Col(str(k)) for k in shown)]
-        t = Grid(cols + ([Col("verdict", "left")] if what == "size" else []), keep=2, title=title)
+        t = Grid(cols + ([Col("verdict", "left")] if what == "size" else []), keep=2)
         for layer in res.layers:
             cells = [_slope_cell(getattr(layer.steps[k], f"{what}_slope"), tol) for k in shown]
             t.add_row(layer.name, layer.role, *cells, *([layer.verdict] if what == "size" else []))
-        out.append(t)
+        out += [title, t]
+    counts = (
+        f"! counts: beyond +-{tol:g} (--slope-tol; one seed gives no interval)"
+        if one_seed
+        else f"! counts: the whole interval beyond +-{tol:g} (--slope-tol); ? beyond it, its interval not"
+    )
     out.append(
-        f"size: mean |activation| on the first batch, mean over seeds; slope p: size ~ width^p "
-        f"(mean over seeds, 90% t-interval); ! counts: the whole interval beyond +-{tol:g} "
-        "(--slope-tol); ? beyond it, its interval not; 0: zero at every width; inf: overflowed. "
-        "The verdict reads the size slopes (!); change: mean |activation - its step-0 value|."
+        "size: mean |activation| on the first batch; change: mean |activation - its step-0 value|; "
+        "both averaged over seeds. slope p: size ~ width^p, the mean of each seed's slope, with a 90% "
+        f"t-interval (the seeds' spread pooled over steps); {counts}; 0: zero at every width; "
+        "inf: overflowed. The verdict reads the size slopes."
     )
     return out
 
