@@ -23,6 +23,20 @@ class CliResult:
         return json.loads(self.out)
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module: small matmuls gain nothing from two, and
+    two threads on a busy machine spin-wait tens of times slower.  Restored
+    afterwards.  A module asks for it with
+    `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def cli(capsys):
     """Run `nninit ARGS...` in this process; returns exit code, stdout, stderr."""

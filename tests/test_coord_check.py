@@ -30,14 +30,7 @@ TOL = 0.1  # --slope-tol's default: the issue's "near 0"
 WIDTHS = [64, 128, 256, 512, 1024]  # the issue's widths (--widths' default)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One thread: these matmuls gain nothing from two, and two threads on a
-    busy machine spin-wait tens of times slower.  Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def check(**flags) -> CoordCheckResult:

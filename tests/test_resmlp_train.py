@@ -37,14 +37,7 @@ SCHEMES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One thread: 64-unit matmuls gain nothing from two, and two threads on a
-    busy machine spin-wait tens of times slower.  Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def train(tmp_path, scheme: str, name: str | None = None, **flags):

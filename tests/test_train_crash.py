@@ -27,17 +27,6 @@ EPOCHS = 200
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
-@pytest.fixture
-def one_thread():
-    """In-process runs on one thread too (see ENV), restored afterwards."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def nninit(*args: object) -> list[str]:
     return [sys.executable, "-m", "nninit_cli", *map(str, args)]
 

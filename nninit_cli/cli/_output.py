@@ -74,3 +74,23 @@ def emit(
         print(f"--fail-on: {', '.join(held)} held", file=sys.stderr)
         return EXIT_FAIL_ON
     return EXIT_OK
+
+
+def progress_bar(label: str, description: bool = False) -> Any:
+    """A started rich progress bar on stderr (never stdout: stdout is for
+    results), gone once stopped; None when stderr is not a terminal.  Its one
+    task is `bar.tasks[0]`; `description` adds a column for a running note."""
+    from rich.console import Console
+
+    err = Console(stderr=True)
+    if not err.is_terminal:
+        return None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = [TextColumn(label), MofNCompleteColumn(), BarColumn()]
+    if description:
+        columns.append(TextColumn("{task.description}"))
+    bar = Progress(*columns, TimeRemainingColumn(), console=err, transient=True)
+    bar.start()
+    bar.add_task("", total=None)
+    return bar

@@ -60,34 +60,18 @@ def _run(spec, shared: Shared) -> int:
 
 
 class _Progress:
-    """A bar over the (seed, width) runs on stderr when stderr is a terminal
-    (a wide grid can take minutes); nothing otherwise, and gone once done."""
-
-    def __init__(self) -> None:
-        self.bar = None
+    """A bar over the (seed, width) runs when stderr is a terminal (a wide
+    grid can take minutes); nothing otherwise."""
 
     def __enter__(self):
-        from rich.console import Console
+        from nninit_cli.cli._output import progress_bar
 
-        err = Console(stderr=True)
-        if err.is_terminal:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.bar = Progress(
-                TextColumn("coord-check runs"),
-                MofNCompleteColumn(),
-                BarColumn(),
-                TimeRemainingColumn(),
-                console=err,
-                transient=True,
-            )
-            self.bar.start()
-            self.task = self.bar.add_task("", total=None)
+        self.bar = progress_bar("coord-check runs")
         return self.update
 
     def update(self, done: int, total: int) -> None:
         if self.bar is not None:
-            self.bar.update(self.task, completed=done, total=total)
+            self.bar.update(self.bar.tasks[0].id, completed=done, total=total)
 
     def __exit__(self, *exc) -> None:
         if self.bar is not None:

@@ -157,23 +157,11 @@ class _progress:
         self.quiet = False
 
     def __enter__(self):
-        from rich.console import Console
+        from nninit_cli.cli._output import progress_bar
 
-        err = Console(stderr=True)
-        if err.is_terminal:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.bar = Progress(
-                TextColumn("epoch"),
-                MofNCompleteColumn(),
-                BarColumn(),
-                TextColumn("{task.description}"),
-                TimeRemainingColumn(),
-                console=err,
-                transient=True,
-            )
-            self.bar.start()
-            self.task = self.bar.add_task("", total=self.spec.epochs)
+        self.bar = progress_bar("epoch", description=True)
+        if self.bar is not None:
+            self.bar.update(self.bar.tasks[0].id, total=self.spec.epochs)
         return self.on_epoch
 
     def on_epoch(self, r) -> None:
@@ -181,7 +169,9 @@ class _progress:
 
         if self.bar is not None:
             self.bar.update(
-                self.task, completed=r.epoch, description=f"loss {num(r.train_loss)}  dev {num(r.dev_metric)}"
+                self.bar.tasks[0].id,
+                completed=r.epoch,
+                description=f"loss {num(r.train_loss)}  dev {num(r.dev_metric)}",
             )
         elif not self.quiet and (
             r.epoch == 1 or r.epoch % self.spec.log_every == 0 or r.epoch == self.spec.epochs
