@@ -165,6 +165,9 @@ def _read_capped(path: Path, flag: str) -> bytes:
 def load_config(path: Path, command: str, keys: list[str], meta_keys: tuple[str, ...]) -> dict[str, Any]:
     """The flag values a config file sets for `command`, keyed by flag name."""
     data = read_toml(path)
+    preset_command = data.get("command")  # another command's preset: say so before its keys
+    if preset_command is not None and preset_command != command:
+        raise SpecError("--config", f"{path}: is a preset for '{preset_command}', not '{command}'")
     out: dict[str, Any] = {}
     for raw_key, value in data.items():
         key = raw_key.replace("_", "-")
@@ -176,9 +179,6 @@ def load_config(path: Path, command: str, keys: list[str], meta_keys: tuple[str,
                 f"{path}: unknown key '{raw_key}' for {command}; valid keys: {', '.join(keys)}",
             )
         out[key] = value
-    preset_command = data.get("command")
-    if preset_command is not None and preset_command != command:
-        raise SpecError("--config", f"{path}: is a preset for '{preset_command}', not '{command}'")
     return out
 
 

@@ -56,6 +56,9 @@ def test_malformed_toml(tmp_path):
 def test_preset_for_another_command_is_refused(tmp_path):
     with pytest.raises(SpecError, match="preset for 'train'"):
         std_trace_spec({}, write(tmp_path, 'command = "train"\n'))
+    # named before its keys: a key this command lacks must not hide whose preset it is
+    with pytest.raises(SpecError, match="preset for 'train'"):
+        std_trace_spec({}, write(tmp_path, 'command = "train"\nepochs = 3\n'))
 
 
 @pytest.mark.parametrize("path", sorted(presets_dir().glob("*.toml")), ids=lambda p: p.stem)
