@@ -10,6 +10,7 @@ from nninit_cli.config import presets_dir
 from nninit_cli.errors import SpecError
 from nninit_cli.specs import (
     activations_spec,
+    coord_check_spec,
     gain_spec,
     grad_norms_spec,
     init_compare_spec,
@@ -75,6 +76,7 @@ def test_every_preset_has_a_command_and_description(path):
         "gain": gain_spec,
         "activations": activations_spec,
         "init-hist": init_hist_spec,
+        "coord-check": coord_check_spec,
     }
     builders[data["command"]]({}, path)  # validates every key
 
