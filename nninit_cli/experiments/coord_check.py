@@ -128,17 +128,14 @@ def rules_applied(spec: CoordCheckSpec) -> list[dict[str, object]]:
 
 def _param_groups(model: nn.Module, p: Parametrisation, m: float, spec: CoordCheckSpec) -> list[dict]:
     """One optimiser group per parameter, with its learning rate for this width."""
-    roles = linear_roles(model)
+    kinds = linear_roles(model)
     groups = []
     for name, module in model.named_modules():
-        own = list(module.named_parameters(recurse=False))
-        if not own:
-            continue
-        for pname, param in own:
+        for pname, param in module.named_parameters(recurse=False):
             if isinstance(module, nn.Linear) and pname == "weight":
-                e = p.lr_exponent(roles[name], spec.optimizer)
+                e = p.lr_exponent(kinds[name], spec.optimizer)
             elif isinstance(module, nn.Linear):  # its bias: fan-out is the width unless it is the output
-                e = p.vector_lr_exponent(roles[name] != "output", spec.optimizer)
+                e = p.vector_lr_exponent(kinds[name] != "output", spec.optimizer)
             elif param.dim() == 0:  # SkipInit's gate: a scalar, nothing scales
                 e = 0.0
             else:  # norm gains and shifts: vectors of the width
@@ -154,17 +151,17 @@ def _model(spec: CoordCheckSpec, data: Dataset, width: int, seed: int, device, d
     p = PARAMETRISATIONS[spec.param]
     m = width / spec.base_width
     model = materialise(build(net, data.in_features, data.out_features), net)
-    roles = linear_roles(model)
+    kinds = linear_roles(model)
     modules = dict(model.named_modules())
     with torch.no_grad():
-        for name, role in roles.items():
+        for name, role in kinds.items():
             weight = modules[name].weight
             if role == "output" and spec.zero_readout:
                 weight.zero_()
             elif p.rules[role].init != 0:
                 weight.mul_(m ** p.rules[role].init)
     model = model.to(device, dtype)
-    factors = {name: m ** p.rules[role].mult for name, role in roles.items()}
+    factors = {name: m ** p.rules[role].mult for name, role in kinds.items()}
     groups = _param_groups(model, p, m, spec)
     opt = SGD(groups) if spec.optimizer == "sgd" else Adam(groups)
     return model, opt, Multipliers(model, factors)
