@@ -115,7 +115,8 @@ def entry() -> None:
 
     - Ctrl-C or SIGTERM, start-up included: one line, exit 130.
     - A reader that leaves early (`nninit std-trace --all | head -1`): exit 0,
-      quietly; whatever was still buffered is dropped.
+      quietly (1 if a --fail-on verdict held); whatever was still buffered is
+      dropped.
     - stdout closed (`>&-`): one line, exit 2, before any work.
     - A full disk or another write error on stdout: one line, exit 1.
 
@@ -140,9 +141,9 @@ def entry() -> None:
 
                 code = run()
                 sys.stdout.flush()
-        except BrokenPipeError:  # `nninit ... | head`: the reader left; not an error of ours
+        except BrokenPipeError as e:  # `nninit ... | head`: the reader left; not an error of ours
             _silence_stdout()
-            code = 0
+            code = getattr(e, "exit_code", 0)  # 1 if a --fail-on verdict held all the same
         except OSError as e:  # ENOSPC on stdout (`> /dev/full`), EIO, ...
             _silence_stdout()
             _say(f"nninit: error: cannot write to {e.filename or 'stdout'}: {e.strerror or e}")

@@ -8,6 +8,15 @@ EXIT_BAD_INPUT = 2  # usage error: one line on stderr, no traceback
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 
 
+class ReaderGone(Exception):
+    """stdout's reader left (`nninit ... | head -1`).  Not an OSError, so that
+    typer, which answers a broken pipe inside a command with exit 1, lets it
+    through.  `exit_code` is what the process still owes: 0, or EXIT_FAIL_ON
+    when a --fail-on verdict held (the reader leaving does not undo it)."""
+
+    exit_code = EXIT_OK
+
+
 class NninitError(Exception):
     """Base of every error nninit reports to the user as one line."""
 

@@ -275,6 +275,26 @@ def test_a_reader_that_leaves_is_a_clean_end(argv):
     assert err == b""
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["std-trace", "--all", "--fail-on", "nonfinite"],  # tables: the reader leaves mid-way
+        ["coord-check", "--widths", "8,16", "--seeds", "1", "--steps", "2", "--fail-on", "vanishes"],
+    ],
+)
+def test_a_reader_that_leaves_does_not_undo_a_held_verdict(argv):
+    """`nninit ... --fail-on V | head -1` with V holding: exit 1 and the one
+    --fail-on line, as when the whole table is read (a script's pipefail sees it)."""
+    p = subprocess.Popen(
+        [sys.executable, "-m", "nninit_cli", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    p.stdout.readline()
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 1, err
+    assert err.count("\n") == 1 and err.startswith("--fail-on: ") and "held" in err, err
+
+
 def test_a_closed_stdout_is_one_line_before_any_work(tmp_path):
     csv = tmp_path / "t.csv"
     p = subprocess.run(

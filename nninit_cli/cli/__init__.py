@@ -29,7 +29,7 @@ from nninit_cli.cli import (
     std_trace,
     train,
 )
-from nninit_cli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, NninitError, SpecError
+from nninit_cli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, NninitError, ReaderGone, SpecError
 
 app = typer.Typer(
     name="nninit",
@@ -78,13 +78,8 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-class _ReaderGone(Exception):
-    """stdout's reader left.  Not an OSError, so that typer, which answers a
-    broken pipe inside a command with exit 1, lets it through to `run`."""
-
-
 class _Stdout:
-    """sys.stdout as commands see it: a broken pipe becomes _ReaderGone."""
+    """sys.stdout as commands see it: a broken pipe becomes ReaderGone."""
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
@@ -93,13 +88,13 @@ class _Stdout:
         try:
             return self._inner.write(text)
         except BrokenPipeError as e:
-            raise _ReaderGone from e
+            raise ReaderGone from e
 
     def flush(self) -> None:
         try:
             self._inner.flush()
         except BrokenPipeError as e:
-            raise _ReaderGone from e
+            raise ReaderGone from e
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -109,13 +104,16 @@ def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (the error policy lives here).
 
     A reader of stdout that leaves (`| head`) raises BrokenPipeError out of
-    here, for the entry point to end quietly with exit 0."""
+    here, for the entry point to end quietly with exit 0 (or 1 when a
+    --fail-on verdict held: the error's `exit_code`)."""
     saved = sys.stdout
     sys.stdout = _Stdout(saved)
     try:
         return _run(argv)
-    except _ReaderGone:
-        raise BrokenPipeError from None
+    except ReaderGone as e:
+        gone = BrokenPipeError()
+        gone.exit_code = e.exit_code  # type: ignore[attr-defined]
+        raise gone from None
     finally:
         sys.stdout = saved
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from nninit_cli.cli._options import Shared
-from nninit_cli.errors import EXIT_FAIL_ON, EXIT_OK
+from nninit_cli.errors import EXIT_FAIL_ON, EXIT_OK, ReaderGone
 
 
 def check_outputs(shared: Shared, extra: Mapping[str, Path | None] | None = None) -> None:
@@ -54,26 +54,44 @@ def emit(
     if shared.plot is not None:
         assert plot is not None, f"{command} offers --plot but has no figure"
         plot(shared.plot)
-    if shared.as_json:
-        from nninit_cli.render.json_out import dumps
-
-        sys.stdout.write(dumps(command, config, results))
-    else:
-        from nninit_cli.render.table import console
-
-        out = console()
-        for item in tables():
-            out.print(item)
-        if summary is not None:
-            out.print(summary)
+    held = sorted(set(fail_on) & set(results.get("verdicts", ())))
+    try:
+        _print(command, config, results, shared, tables, summary)
+    except ReaderGone as gone:  # the reader left (`| head -1`): a verdict that held still fails
+        if held:
+            print(f"--fail-on: {', '.join(held)} held", file=sys.stderr)
+            gone.exit_code = EXIT_FAIL_ON
+        raise
     for path, what in ((shared.csv, "table"), (shared.plot, "figure")):
         if path is not None:
             print(f"wrote {what} to {path}", file=sys.stderr)
-    held = sorted(set(fail_on) & set(results.get("verdicts", ())))
     if held:
         print(f"--fail-on: {', '.join(held)} held", file=sys.stderr)
         return EXIT_FAIL_ON
     return EXIT_OK
+
+
+def _print(
+    command: str,
+    config: dict[str, Any],
+    results: dict[str, Any],
+    shared: Shared,
+    tables: Callable[[], Iterable[Any]],
+    summary: str | None,
+) -> None:
+    """stdout: the JSON, or the tables and the summary."""
+    if shared.as_json:
+        from nninit_cli.render.json_out import dumps
+
+        sys.stdout.write(dumps(command, config, results))
+        return
+    from nninit_cli.render.table import console
+
+    out = console()
+    for item in tables():
+        out.print(item)
+    if summary is not None:
+        out.print(summary)
 
 
 def progress_bar(label: str, description: bool = False) -> Any:
