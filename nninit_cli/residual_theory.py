@@ -427,8 +427,7 @@ def _post_layer_norm(r: _Resnet, k: int, q, mu, pairs: list[_Pair], brs: list[_B
 
 def band_unsupported(net) -> str | None:
     """Why the band is not given for `net` (None where it is)."""
-    _, var_b = bias_terms(net, net.width)
-    beta, _ = bias_terms(net, net.width)
+    beta, var_b = bias_terms(net, net.width)
     if beta != 0.0:
         return "a constant bias moves every example alike (not modelled)"
     if net.init in _NO_BAND_INITS:

@@ -168,11 +168,11 @@ def test_no_prediction_for_weights_with_a_mean(flags):
 
 def test_no_band_where_the_fluctuations_are_not_modelled():
     net = resnet(width=32, layers=3, init="orthogonal")
-    assert band_unsupported(net) is not None
+    assert "orthogonal weights are not i.i.d." in band_unsupported(net)
     pred = predict_resmlp(net, 1.0, 0.1)
     assert all(p.std is not None and p.band is None for p in pred)
     biased = resnet(width=32, layers=3, bias=0.5)
-    assert band_unsupported(biased) is not None
+    assert "constant bias" in band_unsupported(biased)
     assert all(p.std is not None and p.band is None for p in predict_resmlp(biased, 1.0, 0.1))
     assert band_unsupported(resnet(width=32, layers=3)) is None
     assert all(p.band is not None for p in predict_resmlp(resnet(width=32, layers=3), 1.0, 0.1))
