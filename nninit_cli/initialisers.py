@@ -9,9 +9,15 @@ from here.  `tests/test_records.py` walks every record: the empirical variance
 of its draws matches `variance_gain` over several fan shapes, a seed fixes the
 draw, the flags exist, torch's default gain is torch's.
 
-Weights are (fan_out, fan_in) tensors, as in `nn.Linear`.  A draw reads the
-generator it is given and nothing else, so a seed fixes the weights.  No torch
-at import (see `nninit_cli.lazy`).
+Weights are (fan_out, fan_in) tensors, as in `nn.Linear`.  A draw is a
+function of the layer's *base* (`model.inits.LayerBase`): one standard Gaussian
+matrix, one U(0, 1) matrix and the orthogonal matrix from the Gaussian's QR,
+each drawn once per seed and layer.  Every initialiser is a transformation of
+these (common random numbers): kaiming-normal and xavier-normal are scalings
+of the same Gaussian, the uniform family of the same uniform, orthogonal and
+LSUV start from the same Q.  Two inits then differ only by what they do, not
+by which random numbers they happened to get, so comparing them over seeds is
+a paired comparison.  No torch at import (see `nninit_cli.lazy`).
 """
 
 from __future__ import annotations
@@ -26,9 +32,10 @@ from nninit_cli.lazy import LazyModule
 if TYPE_CHECKING:
     import torch as _torch
 
+    from nninit_cli.model.inits import LayerBase
     from nninit_cli.specs import NetSpec
 
-    Draw = Callable[[_torch.Tensor, NetSpec, _torch.Generator], _torch.Tensor]
+    Draw = Callable[[_torch.Tensor, NetSpec, LayerBase], _torch.Tensor]
     VarianceGain = Callable[[NetSpec, int, int], float | None]
     Moments = Callable[[NetSpec, int, int], tuple[float | None, float | None]]
     FitToData = Callable[[_torch.Tensor, _torch.Tensor | None, _torch.Tensor], _torch.Tensor]
@@ -52,8 +59,9 @@ class InitialiserRecord:
     torch_default_gain: the gain torch's own function uses when none is
         passed (`--gain torch`); None for initialisers that take no gain,
         which are exactly those without "gain" in `flags`.
-    draw: fill a (fan_out, fan_in) weight in place from the generator and
-        return it; `net.gain` is the resolved gain.  Called under no_grad.
+    draw: fill a (fan_out, fan_in) weight in place from the layer's base
+        (`LayerBase`: `normal()`, `uniform()`, `orthogonal()`) and return it;
+        `net.gain` is the resolved gain.  Called under no_grad.
     variance_gain: v = fan_in * Var(w) for (net, fan_in, fan_out), the number
         the mean-field theory propagates (1 keeps a linear stack's variance);
         None where that theory does not apply (weights with a non-zero mean,
@@ -110,33 +118,68 @@ TRUNC_VAR_FACTOR = _trunc_var_factor(TRUNC_SDS)
 """Var of N(0, 1) cut at +-2, relative to 1: 0.774 (std factor 0.880)."""
 
 
-def _draw_trunc_normal(w: _torch.Tensor, net: NetSpec, gen: _torch.Generator) -> _torch.Tensor:
-    lo, hi = net.mean - TRUNC_SDS * net.std, net.mean + TRUNC_SDS * net.std
-    return tinit.trunc_normal_(w, net.mean, net.std, lo, hi, generator=gen)
+def _normal_cdf(x: float) -> float:
+    return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
+
+
+def _draw_trunc_normal(w: _torch.Tensor, net: NetSpec, base: LayerBase) -> _torch.Tensor:
+    """torch's trunc_normal_ (inverse CDF of the uniform), on the layer's
+    uniform: the cut Gaussian is a monotone map of the same U every uniform
+    init scales."""
+    lo, hi = _normal_cdf(-TRUNC_SDS), _normal_cdf(TRUNC_SDS)
+    w.copy_(base.uniform()).mul_(2 * (hi - lo)).add_(2 * lo - 1).erfinv_()
+    w.mul_(net.std * math.sqrt(2.0)).add_(net.mean)
+    return w.clamp_(net.mean - TRUNC_SDS * net.std, net.mean + TRUNC_SDS * net.std)
+
+
+def _scaled_normal(w: _torch.Tensor, base: LayerBase, std: float, mean: float = 0.0) -> _torch.Tensor:
+    """mean + std * the layer's Gaussian (what normal_(mean, std) draws)."""
+    w.copy_(base.normal()).mul_(std)
+    return w if mean == 0.0 else w.add_(mean)
+
+
+def _scaled_uniform(w: _torch.Tensor, base: LayerBase, low: float, high: float) -> _torch.Tensor:
+    """low + (high - low) * the layer's U(0, 1), rounded as torch's
+    uniform_(low, high) rounds it (bounds in float32, one fused multiply-add):
+    the same tensor torch draws from the same generator, bit for bit."""
+    lo, hi = torch.tensor(low, dtype=w.dtype), torch.tensor(high, dtype=w.dtype)
+    return w.fill_(lo.item()).addcmul_(base.uniform(), hi - lo)
 
 
 def _kaiming_std(w: _torch.Tensor, net: NetSpec) -> float:
-    """He et al. 2015: gain / sqrt(fan), fan by --fan-mode.  Computed here from
-    the resolved --gain and drawn as torch draws (a test checks `--gain torch`
-    against kaiming_normal_ / kaiming_uniform_ tensor for tensor)."""
+    """He et al. 2015: gain / sqrt(fan), fan by --fan-mode, from the resolved
+    --gain (a test checks `--gain torch` against kaiming_normal_ / kaiming_uniform_)."""
     fan = w.shape[1] if net.fan_mode == "fan_in" else w.shape[0]
     return net.gain / math.sqrt(fan)
 
 
-def _draw_kaiming_uniform(w: _torch.Tensor, net: NetSpec, gen: _torch.Generator) -> _torch.Tensor:
-    bound = math.sqrt(3.0) * _kaiming_std(w, net)
-    return w.uniform_(-bound, bound, generator=gen)
+def _bounds(bound: float) -> tuple[float, float]:
+    return -bound, bound
 
 
-def _draw_sparse(w: _torch.Tensor, net: NetSpec, gen: _torch.Generator) -> _torch.Tensor:
-    """torch.nn.init.sparse_ (Martens 2010), but drawing the zeroed rows from
-    `gen` too: torch's own version (2.13) permutes with the global RNG, so a
-    seed would not fix it."""
-    rows, cols = w.shape
+_DEFAULT_GAIN = math.sqrt(2.0 / (1 + 5.0))
+"""nn.Linear's default: kaiming_uniform_ with a = sqrt(5), so the bound
+gain * sqrt(3 / fan_in) is 1 / sqrt(fan_in), computed as torch computes it."""
+
+
+def _root3_over_fan_in(w: _torch.Tensor) -> float:
+    return math.sqrt(3.0 / w.shape[1])
+
+
+def _xavier_std(w: _torch.Tensor, net: NetSpec) -> float:
+    return net.gain * math.sqrt(2.0 / (w.shape[0] + w.shape[1]))
+
+
+def _draw_sparse(w: _torch.Tensor, net: NetSpec, base: LayerBase) -> _torch.Tensor:
+    """torch.nn.init.sparse_ (Martens 2010): N(0, std^2), then in each column
+    the ceil(sparsity * rows) entries with the smallest uniforms set to 0 (a
+    random subset per column, as torch's randperm picks, but from the base)."""
+    rows = w.shape[0]
     num_zeros = math.ceil(net.sparsity * rows)
-    w.normal_(0.0, net.std, generator=gen)
-    for col in range(cols):
-        w[torch.randperm(rows, generator=gen)[:num_zeros], col] = 0.0
+    _scaled_normal(w, base, net.std)
+    if num_zeros:
+        zero = base.uniform().argsort(dim=0, stable=True)[:num_zeros]
+        w.scatter_(0, zero, 0.0)
     return w
 
 
@@ -209,7 +252,7 @@ INITIALISER_RECORDS = (
         value_flags=(),
         std_formula="0",
         torch_default_gain=None,
-        draw=lambda w, net, gen: tinit.zeros_(w),
+        draw=lambda w, net, base: w.zero_(),
         variance_gain=lambda net, n, m: 0.0,
         moments=None,
         fit_to_data=None,
@@ -221,7 +264,7 @@ INITIALISER_RECORDS = (
         value_flags=("value",),
         std_formula="0 (every weight = value)",
         torch_default_gain=None,
-        draw=lambda w, net, gen: tinit.constant_(w, net.value),
+        draw=lambda w, net, base: w.fill_(net.value),
         variance_gain=lambda net, n, m: 0.0 if net.value == 0.0 else None,
         moments=lambda net, n, m: (net.value, 0.0),
         fit_to_data=None,
@@ -233,7 +276,7 @@ INITIALISER_RECORDS = (
         value_flags=("mean",),
         std_formula="std",
         torch_default_gain=None,
-        draw=lambda w, net, gen: tinit.normal_(w, net.mean, net.std, generator=gen),
+        draw=lambda w, net, base: _scaled_normal(w, base, net.std, net.mean),
         variance_gain=_variance_normal,
         moments=lambda net, n, m: (net.mean, net.std),
         fit_to_data=None,
@@ -245,7 +288,7 @@ INITIALISER_RECORDS = (
         value_flags=("low", "high"),
         std_formula="(high - low) / sqrt(12)",
         torch_default_gain=None,
-        draw=lambda w, net, gen: tinit.uniform_(w, net.low, net.high, generator=gen),
+        draw=lambda w, net, base: _scaled_uniform(w, base, net.low, net.high),
         variance_gain=_variance_uniform,
         moments=lambda net, n, m: ((net.low + net.high) / 2, (net.high - net.low) / math.sqrt(12)),
         fit_to_data=None,
@@ -269,7 +312,7 @@ INITIALISER_RECORDS = (
         value_flags=(),
         std_formula="gain * sqrt(2 / (fan_in + fan_out))",
         torch_default_gain=1.0,
-        draw=lambda w, net, gen: tinit.xavier_uniform_(w, gain=net.gain, generator=gen),
+        draw=lambda w, net, base: _scaled_uniform(w, base, *_bounds(math.sqrt(3.0) * _xavier_std(w, net))),
         variance_gain=_variance_xavier,
         moments=None,
         fit_to_data=None,
@@ -281,7 +324,7 @@ INITIALISER_RECORDS = (
         value_flags=(),
         std_formula="gain * sqrt(2 / (fan_in + fan_out))",
         torch_default_gain=1.0,
-        draw=lambda w, net, gen: tinit.xavier_normal_(w, gain=net.gain, generator=gen),
+        draw=lambda w, net, base: _scaled_normal(w, base, _xavier_std(w, net)),
         variance_gain=_variance_xavier,
         moments=None,
         fit_to_data=None,
@@ -293,7 +336,7 @@ INITIALISER_RECORDS = (
         value_flags=(),
         std_formula="gain / sqrt(fan)",
         torch_default_gain=math.sqrt(2.0),
-        draw=lambda w, net, gen: w.normal_(0.0, _kaiming_std(w, net), generator=gen),
+        draw=lambda w, net, base: _scaled_normal(w, base, _kaiming_std(w, net)),
         variance_gain=_variance_kaiming,
         moments=None,
         fit_to_data=None,
@@ -305,7 +348,7 @@ INITIALISER_RECORDS = (
         value_flags=(),
         std_formula="gain / sqrt(fan)",
         torch_default_gain=math.sqrt(2.0),
-        draw=_draw_kaiming_uniform,
+        draw=lambda w, net, base: _scaled_uniform(w, base, *_bounds(math.sqrt(3.0) * _kaiming_std(w, net))),
         variance_gain=_variance_kaiming,
         moments=None,
         fit_to_data=None,
@@ -317,7 +360,7 @@ INITIALISER_RECORDS = (
         value_flags=(),
         std_formula="gain / sqrt(fan_in) (rows orthonormal x gain)",
         torch_default_gain=1.0,
-        draw=lambda w, net, gen: tinit.orthogonal_(w, gain=net.gain, generator=gen),
+        draw=lambda w, net, base: w.copy_(base.orthogonal()).mul_(net.gain),
         variance_gain=lambda net, n, m: net.gain**2 * min(1.0, n / m),
         moments=None,
         fit_to_data=None,
@@ -329,7 +372,7 @@ INITIALISER_RECORDS = (
         value_flags=(),
         std_formula="identity matrix (not random)",
         torch_default_gain=None,
-        draw=lambda w, net, gen: tinit.eye_(w),
+        draw=lambda w, net, base: tinit.eye_(w),
         variance_gain=_none,
         moments=lambda net, n, m: (None, None),
         fit_to_data=None,
@@ -353,7 +396,7 @@ INITIALISER_RECORDS = (
         value_flags=(),
         std_formula="1 / sqrt(3 * fan_in) (nn.Linear's own init)",
         torch_default_gain=None,
-        draw=lambda w, net, gen: tinit.kaiming_uniform_(w, a=math.sqrt(5.0), generator=gen),
+        draw=lambda w, net, base: _scaled_uniform(w, base, *_bounds(_DEFAULT_GAIN * _root3_over_fan_in(w))),
         variance_gain=lambda net, n, m: 1.0 / 3.0,
         moments=None,
         fit_to_data=None,
@@ -365,7 +408,7 @@ INITIALISER_RECORDS = (
         value_flags=(),
         std_formula="orthogonal, then scaled until pre-activation std = 1 on the data",
         torch_default_gain=None,
-        draw=lambda w, net, gen: tinit.orthogonal_(w, gain=1.0, generator=gen),
+        draw=lambda w, net, base: w.copy_(base.orthogonal()),
         variance_gain=_none,
         moments=None,
         fit_to_data=lsuv_rescale,

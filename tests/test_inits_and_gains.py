@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-from nninit_cli.model.inits import init_weight
+from nninit_cli.model.inits import LayerBase, init_weight
 from nninit_cli.model.torchenv import generator, stream_seed
 from nninit_cli.specs import net_flags, net_spec, resolve
 from nninit_cli.theory import fixed_point_gain
@@ -41,33 +41,90 @@ def test_gain_modes_resolve():
     assert net(init="normal").gain is None  # normal takes no gain: config says so
 
 
-def _same_draw(ours, theirs):
-    w1, w2 = torch.empty(64, 128), torch.empty(64, 128)
-    init_weight(w1, ours, generator(3, "weights"))
-    theirs(w2, generator(3, "weights"))
+def _same_draw(ours, theirs, kind: str, shape=(64, 128)) -> bool:
+    """Our draw from layer fc1's base against torch's function fed the base's
+    own stream (`kind`: normal or uniform)."""
+    w1, w2 = torch.empty(shape), torch.empty(shape)
+    init_weight(w1, ours, LayerBase(3, "fc1", shape))
+    theirs(w2, generator(3, f"weights:fc1:{kind}"))
     return torch.equal(w1, w2)
 
 
-def test_inits_draw_exactly_as_torch_does():
+@pytest.mark.parametrize("shape", [(64, 128), (128, 64)])
+def test_inits_draw_exactly_as_torch_does(shape):
     assert _same_draw(
-        net(init="kaiming", gain="torch"), lambda w, g: torch.nn.init.kaiming_normal_(w, generator=g)
+        net(init="kaiming", gain="torch"),
+        lambda w, g: torch.nn.init.kaiming_normal_(w, generator=g),
+        "normal",
+        shape,
     )
     assert _same_draw(
         net(init="kaiming-uniform", gain="torch", fan_mode="fan_out"),
         lambda w, g: torch.nn.init.kaiming_uniform_(w, mode="fan_out", generator=g),
+        "uniform",
+        shape,
     )
     assert _same_draw(
         net(init="xavier", act="tanh"),
         lambda w, g: torch.nn.init.xavier_uniform_(w, gain=torch.nn.init.calculate_gain("tanh"), generator=g),
+        "uniform",
+        shape,
+    )
+    assert _same_draw(
+        net(init="orthogonal", gain="2.5"),
+        lambda w, g: torch.nn.init.orthogonal_(w, gain=2.5, generator=g),
+        "normal",
+        shape,
+    )
+    assert _same_draw(
+        net(init="normal", std=0.3),
+        lambda w, g: torch.nn.init.normal_(w, 0.0, 0.3, generator=g),
+        "normal",
+        shape,
+    )
+    assert _same_draw(
+        net(init="uniform", low=-0.2, high=0.7),
+        lambda w, g: torch.nn.init.uniform_(w, -0.2, 0.7, generator=g),
+        "uniform",
+        shape,
     )
     # nn.Linear.reset_parameters: kaiming_uniform_(a=sqrt(5))
     assert _same_draw(
-        net(init="default"), lambda w, g: torch.nn.init.kaiming_uniform_(w, a=math.sqrt(5), generator=g)
+        net(init="default"),
+        lambda w, g: torch.nn.init.kaiming_uniform_(w, a=math.sqrt(5), generator=g),
+        "uniform",
+        shape,
     )
 
 
+def test_every_init_is_a_transformation_of_its_layers_base():
+    """Common random numbers: the normal family is one Gaussian scaled, the
+    uniform family one uniform scaled, orthogonal and LSUV one Q."""
+    base = LayerBase(7, "fc3", (48, 80))
+    draw = {
+        i: init_weight(torch.empty(48, 80), net(init=i), base) for i in ("kaiming", "xavier-normal", "normal")
+    }
+    g = base.normal()
+    for w in draw.values():
+        ratio = w / g
+        assert torch.allclose(ratio, ratio.flatten()[0].expand_as(ratio), rtol=1e-6)
+    u = base.uniform()
+    for i in ("uniform", "xavier-uniform", "kaiming-uniform", "default"):
+        w = init_weight(torch.empty(48, 80), net(init=i), base)
+        corr = torch.corrcoef(torch.stack([w.flatten(), u.flatten()]))[0, 1].item()
+        assert corr == pytest.approx(1.0, abs=1e-6), i
+    q = init_weight(torch.empty(48, 80), net(init="orthogonal"), base)
+    assert torch.equal(q, init_weight(torch.empty(48, 80), net(init="lsuv"), base))
+    assert torch.allclose(q @ q.T, torch.eye(48), atol=1e-5)
+    # a layer's numbers depend on its name and seed, not on what was drawn before
+    again = init_weight(torch.empty(48, 80), net(init="kaiming"), LayerBase(7, "fc3", (48, 80)))
+    assert torch.equal(again, draw["kaiming"])
+    other = init_weight(torch.empty(48, 80), net(init="kaiming"), LayerBase(7, "fc4", (48, 80)))
+    assert not torch.equal(other, draw["kaiming"])
+
+
 def test_sparse_zeroes_the_same_count_in_every_column_as_torch():
-    w = init_weight(torch.empty(32, 32), net(init="sparse", sparsity=0.5), generator(5, "weights"))
+    w = init_weight(torch.empty(32, 32), net(init="sparse", sparsity=0.5), LayerBase(5, "fc1", (32, 32)))
     assert (w == 0).sum(0).eq(16).all()  # ceil(0.5 * 32) of every column, as torch's sparse_
     assert (w != 0).sum().item() == 32 * 16
 

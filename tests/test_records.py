@@ -23,7 +23,7 @@ from nninit_cli.activations import ActivationRecord
 from nninit_cli.catalog import catalog
 from nninit_cli.errors import SpecError
 from nninit_cli.initialisers import InitialiserRecord
-from nninit_cli.model.inits import init_weight
+from nninit_cli.model.inits import LayerBase, init_weight
 from nninit_cli.model.torchenv import generator
 from nninit_cli.specs import NetSpec, net_flags, net_spec, resolve
 from nninit_cli.theory import fixed_point_gain, numpy_act
@@ -134,7 +134,7 @@ def test_init_reads_exactly_its_flags(init):
 
     def draw(**flags):
         spec = net(init=init, **flags)
-        w = init_weight(torch.empty(40, 60), spec, generator(0, "weights"))
+        w = init_weight(torch.empty(40, 60), spec, LayerBase(0, "fc1", (40, 60)))
         return w, spec.gain, rec.variance_gain(spec, 60, 40)
 
     base = draw()
@@ -159,7 +159,8 @@ def test_init_draws_have_the_variance_and_moments_of_its_record(init):
     for flags in VARIANTS:
         for fan_out, fan_in in SHAPES:
             spec = net(init=init, fan_mode="fan_out" if fan_in == 300 else "fan_in", **flags)
-            w = init_weight(torch.empty(fan_out, fan_in), spec, generator(1, "weights")).double()
+            base = LayerBase(1, "fc1", (fan_out, fan_in))
+            w = init_weight(torch.empty(fan_out, fan_in), spec, base).double()
             se = w.std().item() / math.sqrt(w.numel())  # standard error of the sample mean
             v = rec.variance_gain(spec, fan_in, fan_out)
             if v is not None:
@@ -189,8 +190,9 @@ def test_every_init_that_takes_a_gain_has_a_torch_reference():
 
 @pytest.mark.parametrize("init", list(TORCH_WITHOUT_GAIN))
 def test_init_torch_default_gain_is_torchs(init):
-    ours = init_weight(torch.empty(48, 80), net(init=init, gain="torch"), generator(2, "weights"))
-    theirs = TORCH_WITHOUT_GAIN[init](torch.empty(48, 80), generator=generator(2, "weights"))
+    ours = init_weight(torch.empty(48, 80), net(init=init, gain="torch"), LayerBase(2, "fc1", (48, 80)))
+    kind = "uniform" if init.endswith("uniform") else "normal"  # the base stream torch is fed
+    theirs = TORCH_WITHOUT_GAIN[init](torch.empty(48, 80), generator=generator(2, f"weights:fc1:{kind}"))
     assert torch.equal(ours, theirs)
     assert net(init=init, gain="torch").gain == registry.INITS[init].torch_default_gain
 
@@ -199,10 +201,10 @@ def test_init_torch_default_gain_is_torchs(init):
 def test_init_draw_is_in_place_and_fixed_by_the_seed(init):
     spec = net(init=init)
     w = torch.empty(32, 24)
-    a = init_weight(w, spec, generator(5, "weights"))
+    a = init_weight(w, spec, LayerBase(5, "fc1", (32, 24)))
     assert a.data_ptr() == w.data_ptr()
     torch.manual_seed(123)  # the global RNG must play no part
-    b = init_weight(torch.empty(32, 24), spec, generator(5, "weights"))
+    b = init_weight(torch.empty(32, 24), spec, LayerBase(5, "fc1", (32, 24)))
     assert torch.equal(a, b)
     if registry.INITS[init].fit_to_data is not None:
         x = torch.randn(64, 24, generator=torch.Generator().manual_seed(0))
@@ -214,7 +216,7 @@ def _overflows(init: str, key: str, x: float) -> bool:
     """Whether drawing with NetSpec field `key` = x (unchecked) fails or gives inf."""
     spec = dataclasses.replace(net(init=init), **{key: x})
     try:
-        w = init_weight(torch.empty(8, 8), spec, generator(0, "weights"))
+        w = init_weight(torch.empty(8, 8), spec, LayerBase(0, "fc1", (8, 8)))
     except RuntimeError:  # torch refuses a bound or a fill value beyond float32
         return True
     return not bool(torch.isfinite(w).all())
@@ -310,7 +312,7 @@ LECUN_NORMAL = InitialiserRecord(  # LeCun et al. 1998: N(0, 1 / fan_in)
     value_flags=(),
     std_formula="1 / sqrt(fan_in)",
     torch_default_gain=None,
-    draw=lambda w, net, gen: w.normal_(0.0, 1.0 / math.sqrt(w.shape[1]), generator=gen),
+    draw=lambda w, net, base: w.copy_(base.normal()).div_(math.sqrt(w.shape[1])),
     variance_gain=lambda net, n, m: 1.0,
     moments=None,
     fit_to_data=None,

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from nninit_cli.experiments.std_trace import run_std_trace
 from nninit_cli.model.acts import torch_act
-from nninit_cli.model.inits import init_bias, init_weight
+from nninit_cli.model.inits import LayerBase, init_bias, init_weight
 from nninit_cli.model.torchenv import generator
 from nninit_cli.residual_theory import NORM_EPS, band_unsupported, predict_resmlp
 from nninit_cli.specs import std_trace_spec
@@ -184,18 +184,19 @@ def test_no_band_where_the_fluctuations_are_not_modelled():
 
 def exact_stream(net) -> list[float]:
     """One seed, drawn as the model builder draws it: the seed's data stream for
-    the input, its weight stream Linear by Linear (weight, then bias)."""
+    the input, each Linear from its own base (`block{k}.branch.fc{j}`)."""
     x = torch.randn(net.batch_size, net.width, generator=generator(net.seed, "data"))
-    gen = generator(net.seed, "weights")
     f = torch_act(net.act, net.negative_slope)
     pre = net.norm if net.norm != "none" and net.norm_position == "pre" else None
     post = net.norm if net.norm != "none" and net.norm_position == "post" else None
     stds = []
-    for _ in range(net.layers):
+    shape = (net.width, net.width)
+    for k in range(1, net.layers + 1):
         h = _norm(pre, x[None])[0] if pre else x
         for j, g in enumerate(net.linear_gains(), 1):
-            w = init_weight(torch.empty(net.width, net.width), replace(net, gain=g), gen)
-            b = init_bias(torch.empty(net.width), net, gen, net.width) if net.bias != "none" else None
+            base = LayerBase(net.seed, f"block{k}.branch.fc{j}", shape)
+            w = init_weight(torch.empty(shape), replace(net, gain=g), base)
+            b = init_bias(torch.empty(net.width), net, base, net.width) if net.bias != "none" else None
             h = F.linear(h, w, b)
             if j < net.branch_depth:
                 h = f(h)

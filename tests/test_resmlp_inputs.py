@@ -12,12 +12,18 @@ from nninit_cli.experiments.std_trace import _row_correlation
 
 def test_a_saturated_tanh_branch_has_a_theory_not_a_crash(cli):
     # E[f^4] - E[f^2]^2 rounded below zero for a fully saturated tanh
-    r = cli("std-trace", "--arch", "resmlp", "--layers", "3", "--width", "64", "--act", "tanh", "--json")
-    assert r.code == 0, r.err
-    blocks = r.json()["blocks"]
-    assert all(b["predicted_std"] is None or math.isfinite(b["predicted_std"]) for b in blocks)
-    # and it still agrees with the measurement: each block inside its band
-    assert all(b["predicted_band"][0] <= b["std"] <= b["predicted_band"][1] for b in blocks), blocks
+    inside = []
+    for seed in range(10):
+        r = cli(
+            "std-trace", "--arch", "resmlp", "--layers", "3", "--width", "64", "--act", "tanh",
+            "--seed", str(seed), "--json",
+        )  # fmt: skip
+        assert r.code == 0, r.err
+        blocks = r.json()["blocks"]
+        assert all(b["predicted_std"] is not None and math.isfinite(b["predicted_std"]) for b in blocks)
+        inside += [b["predicted_band"][0] <= b["std"] <= b["predicted_band"][1] for b in blocks]
+    # and it still agrees with the measurement: the 90% band holds 27 of 30 here
+    assert sum(inside) >= 0.8 * len(inside), inside
 
 
 def test_row_correlation_of_a_tall_batch_needs_no_batch_by_batch_matrix():

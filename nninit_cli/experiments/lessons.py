@@ -11,7 +11,7 @@ import torch
 
 from nninit_cli import registry
 from nninit_cli.model.acts import torch_act
-from nninit_cli.model.inits import init_weight
+from nninit_cli.model.inits import LayerBase, init_weight
 from nninit_cli.model.torchenv import generator
 from nninit_cli.specs import ActivationsSpec, GainSpec, InitHistSpec, NetSpec
 from nninit_cli.theory import fixed_point_gain
@@ -102,14 +102,14 @@ def theory_moments(net: NetSpec, fan_in: int, fan_out: int) -> tuple[float | Non
 
 def run_init_hist(spec: InitHistSpec) -> dict[str, Any]:
     """`samples` weights from each initialiser, drawn as (fan_out, fan_in)
-    matrices from the seed's weight stream, with their histogram."""
+    matrices (bases `sample0`, `sample1`, ... of the seed), with their histogram."""
     rows = []
     per = spec.fan_in * spec.fan_out
     for net in spec.nets:
-        gen = generator(net.seed, "weights")
+        shape = (spec.fan_out, spec.fan_in)
         mats = [
-            init_weight(torch.empty(spec.fan_out, spec.fan_in), net, gen)
-            for _ in range(-(-spec.samples // per))
+            init_weight(torch.empty(shape), net, LayerBase(net.seed, f"sample{i}", shape))
+            for i in range(-(-spec.samples // per))
         ]
         w = torch.cat([m.flatten() for m in mats])[: spec.samples].double()
         lo, hi = w.min().item(), w.max().item()

@@ -13,12 +13,13 @@ Two architectures, two forms each:
   (post-norm).  The task form adds a `stem` Linear (features -> width) before
   the blocks and a `head` Linear (width -> outputs) after them.
 
-Modules are registered in the order the forward pass reaches them, and weights
-are drawn in that order from the seed's weight stream, on the CPU in float32:
-so the same seed gives the same weights in every command and on every device,
-and `materialise(lazy=True)` (draw a Linear when the forward reaches it, free
-it after) gives exactly the weights of a full build while keeping memory flat
-in depth.  Each Linear carries its resolved gain (`nninit_gain`): the branch's
+Modules are registered in the order the forward pass reaches them.  Each
+Linear's weights are drawn from its own base (`model.inits.LayerBase`: streams
+keyed by the seed and the Linear's name), on the CPU in float32: so the same
+seed gives the same weights in every command and on every device, whatever
+order the layers are drawn in, and `materialise(lazy=True)` (draw a Linear when
+the forward reaches it, free it after) gives exactly the weights of a full
+build while keeping memory flat in depth.  Each Linear carries its resolved gain (`nninit_gain`): the branch's
 first Linear reads the un-activated stream and the later ones activation
 outputs, so `--gain auto` gives them different gains (He's derivation).
 """
@@ -32,7 +33,7 @@ import torch
 from torch import nn
 
 from nninit_cli.model.acts import torch_act
-from nninit_cli.model.inits import init_bias, init_weight
+from nninit_cli.model.inits import LayerBase, init_bias, init_weight
 from nninit_cli.model.torchenv import generator
 from nninit_cli.probes import Hooks
 from nninit_cli.registry import INITS
@@ -258,16 +259,20 @@ def activations(model: nn.Module) -> list[Activation]:
     return [m for m in model.modules() if isinstance(m, Activation)]
 
 
-def draw_linear(fc: nn.Linear, net: NetSpec, gen: torch.Generator) -> None:
-    """Draw one Linear's weight, then its bias, on the CPU in float32; then
-    Fixup's rescaling where it applies (the draws are the same either way, so
-    `--residual-init fixup` and `none` share every random number)."""
+def linear_spec(fc: nn.Linear, net: NetSpec) -> NetSpec:
+    """`net` with the gain this Linear was given (`_assign_gains`)."""
     gain = getattr(fc, "nninit_gain", net.gain)
-    spec = net if gain == net.gain else dataclasses.replace(net, gain=gain)
+    return net if gain == net.gain else dataclasses.replace(net, gain=gain)
+
+
+def draw_linear(fc: nn.Linear, net: NetSpec, base: LayerBase) -> None:
+    """Draw one Linear's weight, then its bias, from its base, on the CPU in
+    float32; then Fixup's rescaling where it applies (the draws are the same
+    either way, so `--residual-init fixup` and `none` share every random number)."""
     with torch.no_grad():
-        init_weight(fc.weight, spec, gen)
+        init_weight(fc.weight, linear_spec(fc, net), base)
         if fc.bias is not None:
-            init_bias(fc.bias, net, gen, fc.in_features)
+            init_bias(fc.bias, net, base, fc.in_features)
         scale = getattr(fc, "nninit_scale", None)
         if scale is not None:
             fc.weight.mul_(scale)
@@ -309,13 +314,17 @@ def materialise(
         return model
     for module in model.modules():
         _empty(module, "cpu")
-    gen = generator(net.seed, "weights")
-    for module in model.modules():
+    for name, module in model.named_modules():
         if isinstance(module, nn.Linear):
-            draw_linear(module, net, gen)
+            draw_linear(module, net, layer_base(net.seed, name, module))
         else:
             _reset(module)
     return model.to(device, dtype)
+
+
+def layer_base(seed: int, name: str, fc: nn.Linear) -> LayerBase:
+    """The base draws of the Linear called `name` (its path in the model)."""
+    return LayerBase(seed, name, (fc.out_features, fc.in_features))
 
 
 def _empty(module: nn.Module, device: str) -> None:
@@ -349,7 +358,7 @@ def _fit_to_input(fc: nn.Linear, inputs: tuple[torch.Tensor, ...], net: NetSpec)
 
 class LazyLinears(Hooks):
     """Forward hooks that draw each Linear when the forward pass reaches it
-    (from the same weight stream, in the same order as a full build) and, with
+    (from its own base, as a full build draws it) and, with
     keep=False, put it back on the meta device once it has run: a 10,000-layer
     trace holds one layer's weights at a time.
 
@@ -369,7 +378,7 @@ class LazyLinears(Hooks):
     ) -> None:
         self.net, self.device, self.dtype, self.keep = net, device, dtype, keep
         self.requires_grad = requires_grad
-        self.gen = generator(net.seed, "weights")
+        self.names = {fc: name for name, fc in named_linears(model)}
         super().__init__()
         for fc in linears(model):
             self._handles.append(fc.register_forward_pre_hook(self._draw))
@@ -380,7 +389,7 @@ class LazyLinears(Hooks):
         if not fc.weight.is_meta:
             return
         _empty(fc, "cpu")
-        draw_linear(fc, self.net, self.gen)
+        draw_linear(fc, self.net, layer_base(self.net.seed, self.names[fc], fc))
         fc.to(self.device, self.dtype)
         _fit_to_input(fc, inputs, self.net)
         fc.requires_grad_(self.requires_grad)
