@@ -134,7 +134,7 @@ def _draw_trunc_normal(w: _torch.Tensor, net: NetSpec, base: LayerBase) -> _torc
 
 def _scaled_normal(w: _torch.Tensor, base: LayerBase, std: float, mean: float = 0.0) -> _torch.Tensor:
     """mean + std * the layer's Gaussian (what normal_(mean, std) draws)."""
-    w.copy_(base.normal()).mul_(std)
+    torch.mul(base.normal(), std, out=w)  # one pass, no copy first
     return w if mean == 0.0 else w.add_(mean)
 
 
@@ -143,7 +143,7 @@ def _scaled_uniform(w: _torch.Tensor, base: LayerBase, low: float, high: float) 
     uniform_(low, high) rounds it (bounds in float32, one fused multiply-add):
     the same tensor torch draws from the same generator, bit for bit."""
     lo, hi = torch.tensor(low, dtype=w.dtype), torch.tensor(high, dtype=w.dtype)
-    return w.fill_(lo.item()).addcmul_(base.uniform(), hi - lo)
+    return torch.addcmul(lo, base.uniform(), hi - lo, out=w)
 
 
 def _kaiming_std(w: _torch.Tensor, net: NetSpec) -> float:

@@ -31,15 +31,19 @@ Reduce = Callable[[torch.Tensor], Stats]
 def spread(t: torch.Tensor) -> torch.Tensor:
     """Population std in float64 (the seed's float32 x.std() overflows to nan one
     layer before any activation does).  A tensor that overflowed to +-inf, with
-    no nan, has an infinite spread: inf, not torch's nan."""
+    no nan, has an infinite spread: inf, not torch's nan.
+
+    Computed on the tensor divided by the power of two nearest its largest
+    magnitude: division by a power of two is exact, so this is bit for bit the
+    plain std wherever that one is finite, and stays finite where values above
+    ~1e154 would overflow their own squares."""
     t64 = t.double()
-    s = t64.std(correction=0) if t64.numel() > 1 else t64.new_zeros(())
+    if t64.numel() <= 1:
+        return t64.new_zeros(())
+    _, exponent = torch.frexp(t64.abs().amax())
+    scale = torch.ldexp(t64.new_ones(()), exponent)  # 1 for 0, inf or nan
+    s = (t64 / scale).std(correction=0) * scale
     overflowed = torch.isinf(t64).any() & ~torch.isnan(t64).any()
-    # finite values above ~1e154 overflow their own squares: take the std of
-    # the tensor scaled to [-1, 1] instead (used only where the plain one failed)
-    scale = t64.abs().amax() if t64.numel() > 0 else t64.new_ones(())
-    scaled = (t64 / scale).std(correction=0) * scale if t64.numel() > 1 else s
-    s = torch.where(~torch.isfinite(s) & torch.isfinite(t64).all() & (scale > 0), scaled, s)
     return torch.where(torch.isnan(s) & overflowed, torch.full_like(s, float("inf")), s)
 
 

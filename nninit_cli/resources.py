@@ -195,16 +195,31 @@ def grad_norms(nets) -> Estimate:
     return Estimate(params + acts, what, drivers)
 
 
-def init_compare(cells, batched: bool, n_inits: int, n_seeds: int) -> Estimate:
-    """A batched group stacks every init x seed of one activation: member
-    models are drawn one at a time into the stack, which stays in the autograd
-    graph of the backward probe."""
+INIT_COMPARE_STACK_BYTES = 80 * 2**20
+"""init-compare stacks at most this much float32 weight in one unit of work.
+A constant, not a reading of free memory, so that the units, and with them
+every number, are the same on every machine."""
+
+
+def init_compare_chunk(net) -> int:
+    """How many member models of `net`'s shape one init-compare unit stacks."""
+    linears = net.layers * _per_layer(net)
+    return max(1, INIT_COMPARE_STACK_BYTES // (linears * (net.width**2 + net.width) * 4))
+
+
+def init_compare(cells, batched: bool, workers: int = 1) -> Estimate:
+    """A unit stacks up to `init_compare_chunk` member models of one seed (the
+    cells of one activation), drawn into the stack from the seed's bases (a
+    Gaussian, a uniform and a Q per layer, kept while the seed's units run),
+    and keeps them in the autograd graph of the backward probe.  Each of the
+    `workers` processes holds one unit."""
     net = cells[0].net
     w, b, depth = net.width, net.batch_size, net.layers * _per_layer(net)
     e = DTYPE_BYTES[net.dtype]
-    k = n_inits * n_seeds if batched else n_seeds
-    kept = depth * k * (w * w * e + 3 * b * w * e)
-    drawn = depth * w * w * (4 + e)  # one member model, besides the stack
+    group = max(sum(c.shape_key == cells[0].shape_key for c in cells) if batched else 1, 1)
+    k = min(group, init_compare_chunk(net))
+    kept = depth * k * (w * w * (4 + e) + 3 * b * w * e)
+    bases = depth * 3 * w * w * 4  # while a unit draws; only the QRs are kept after
     train = 0.0
     if cells[0].train_epochs:
         params, acts = mlp(net, 2, [w] * (depth - 1), 1, 1000, states=0)
@@ -212,12 +227,12 @@ def init_compare(cells, batched: bool, n_inits: int, n_seeds: int) -> Estimate:
     drivers = (
         ("--width", w, _growth(w, 256, 2)),
         ("--layers", net.layers, _growth(depth, 50)),
-        ("--seeds", n_seeds, _growth(n_seeds, 3)),
+        ("--workers", workers, _growth(workers, 1)),
         ("--batch-size", b, _growth(b, 16)),
-        ("--inits", n_inits, _growth(n_inits, 10) if batched else 0.0),
+        ("--inits", group, _growth(k, 10) if batched else 0.0),
     )
-    what = f"{k} stacks of {depth} x {w} x {w} weights at once"
-    return Estimate(kept + drawn + train, what, drivers)
+    what = f"{workers} x {k} stacks of {depth} x {w} x {w} weights at once"
+    return Estimate(workers * (kept + bases + train), what, drivers)
 
 
 # features of each training data set (mnist-style: 28 x 28 images, read as bytes then cast)

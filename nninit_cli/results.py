@@ -204,7 +204,10 @@ class CellResult:
     says how many overflowed); grad_ratio: |dL/dW_1| / |dL/dW_L|; dead_frac: the
     worst layer's fraction of units that are 0 for every example;
     saturated_frac: the last layer's (tanh, sigmoid only); train_loss and
-    dev_accuracy only with a training probe; rank: 1 is best within the act.
+    dev_accuracy only with a training probe.  scores: each seed's score, lower
+    is better (see `experiments.init_compare.seed_score`), score their mean and
+    spread; rank: 1 + the number of cells of this activation significantly
+    better than this one, so equal ranks are ties (`tied`).
     """
 
     init: str
@@ -223,10 +226,46 @@ class CellResult:
     dev_accuracy: Spread | None
     verdict: str
     verdicts: list[str]
+    score: Spread
+    scores: list[float]
     rank: int = 0
+    tied: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a healthy stack of one activation settles at (theory), and why."""
+
+    std_ratio: float
+    grad_ratio: float
+    source: str
+
+
+@dataclass(frozen=True)
+class PairTest:
+    """Two inits of one activation over the same seeds (see `pair_test`).
+
+    wins_a / wins_b / ties: seeds on which a's score is lower / higher / equal;
+    mean_diff: mean of a's score minus b's; p_value: the paired t-test's (0 or
+    1 where it needs no test: different tiers, or no spread at all); sign_p:
+    the exact two-sided sign test's, for reference; test: which rule decided;
+    better: the init that is significantly better, None for a tie.
+    """
+
+    act: str
+    a: str
+    b: str
+    wins_a: int
+    wins_b: int
+    ties: int
+    mean_diff: float
+    p_value: float
+    sign_p: float
+    test: str
+    better: str | None
 
 
 @dataclass(frozen=True)
@@ -235,16 +274,32 @@ class CompareResult:
     inits: list[str]
     acts: list[str]
     cells: list[CellResult]
+    pairs: list[PairTest] = field(default_factory=list)
+    targets: dict[str, Target] = field(default_factory=dict)
+    complete: bool = True
+    cells_total: int = 0
 
     def cell(self, init: str, act: str) -> CellResult:
         return next(c for c in self.cells if c.init == init and c.act == act)
+
+    def find(self, init: str, act: str) -> CellResult | None:
+        """The cell, or None where an interrupted grid did not finish it."""
+        return next((c for c in self.cells if c.init == init and c.act == act), None)
 
     @property
     def verdicts(self) -> list[str]:
         return sorted({v for c in self.cells for v in c.verdicts}, key=STD_TRACE_VERDICTS.index)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"cells": [c.to_dict() for c in self.cells], "verdicts": self.verdicts}
+        return {
+            "complete": self.complete,
+            "cells_done": len(self.cells),
+            "cells_total": self.cells_total,
+            "targets": {act: asdict(t) for act, t in self.targets.items()},
+            "cells": [c.to_dict() for c in self.cells],
+            "pairs": [asdict(p) for p in self.pairs],
+            "verdicts": self.verdicts,
+        }
 
 
 @dataclass(frozen=True)

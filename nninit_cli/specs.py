@@ -13,6 +13,7 @@ config file is checked as strictly as the command line.  Errors name the flag
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -20,12 +21,14 @@ from typing import Any
 
 from nninit_cli import registry, resources
 from nninit_cli.errors import SpecError
+from nninit_cli.executors import EXECUTORS
 
 Parser = Callable[[Any], Any]
 
 
 MODEL = "Model"  # --help sections: what is built and run ...
 OUTPUT = "Output"  # ... and what is reported (verdict thresholds, --fail-on, files)
+RUN = "Execution"  # ... and where it runs (never part of the results: same bytes wherever)
 KINDS = ("int", "float", "str", "bool", "path")  # what the command line hands to `parse`
 
 
@@ -886,6 +889,10 @@ class CompareSpec:
     batched: bool = True
     fail_on: tuple[str, ...] = ()
     config: dict[str, Any] | None = None
+    alpha: float = 0.05
+    workers: int = 1
+    executor: str = "local"
+    ray_address: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.config or {}, batched=self.batched, fail_on=list(self.fail_on))
@@ -929,8 +936,40 @@ def init_compare_flags() -> list[Flag]:
             "no-batch",
             boolean,
             False,
-            "Run every model on its own instead of stacked (same numbers, slower).",
+            "Run every model on its own instead of stacked (same numbers to rounding, slower).",
             kind="bool",
+        ),
+        Flag(
+            "alpha",
+            float_range(0.0, 0.5, lo_open=True, hi_open=True),
+            0.05,
+            "Significance level of the paired test between two inits; a pair that "
+            "is not significant shares a rank.",
+            kind="float",
+            panel=OUTPUT,
+        ),
+        Flag(
+            "workers",
+            int_range(1, 256),
+            1,
+            "Run the grid's units in this many local processes (1: in this one). Same numbers.",
+            kind="int",
+            panel=RUN,
+        ),
+        Flag(
+            "executor",
+            choice(*EXECUTORS),
+            "local",
+            "local (this machine, --workers processes) or ray (pip install 'nninit[ray]').",
+            panel=RUN,
+        ),
+        Flag(
+            "ray-address",
+            lambda raw: None if raw is None else _ray_address(raw),
+            None,
+            "The Ray cluster to use with --executor ray (default: a local Ray with --workers CPUs).",
+            panel=RUN,
+            metavar="ADDRESS",
         ),
         *verdict_flags(
             STD_TRACE_VERDICTS,
@@ -961,16 +1000,36 @@ def init_compare_spec(given: Mapping[str, Any], config: Path | None = None) -> C
         for act in acts
         for init in values["inits"]
     )
-    skip = ("fail_on", "act", "init", "no_batch")
+    if values["ray_address"] is not None and values["executor"] != "ray":
+        raise SpecError("--ray-address", "needs --executor ray")
+    # where the grid runs is not what it computes: the JSON is the same bytes whatever these say
+    skip = ("fail_on", "act", "init", "no_batch", "workers", "executor", "ray_address")
     if values["arch"] == "mlp":
         skip += RESMLP_ONLY
     config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items() if k not in skip}
     gains = {f"{c.net.init}/{c.net.act}": c.net.gain for c in cells}
     config.update(acts=list(acts), seeds=list(seeds), gains=gains)
-    resources.require(
-        resources.init_compare(cells, not values["no_batch"], len(values["inits"]), values["seeds"])
+    resources.require(resources.init_compare(cells, not values["no_batch"], values["workers"]))
+    return CompareSpec(
+        cells,
+        values["inits"],
+        acts,
+        not values["no_batch"],
+        values["fail_on"],
+        config,
+        alpha=values["alpha"],
+        workers=values["workers"],
+        executor=values["executor"],
+        ray_address=values["ray_address"],
     )
-    return CompareSpec(cells, values["inits"], acts, not values["no_batch"], values["fail_on"], config)
+
+
+def _ray_address(raw: Any) -> str:
+    """auto, host:port or ray://host:port, as ray.init takes it."""
+    text = str(raw).strip()
+    if text != "auto" and not re.fullmatch(r"(ray://)?[A-Za-z0-9_.\-\[\]:]+:\d{1,5}", text):
+        raise ValueError(f"must be auto, HOST:PORT or ray://HOST:PORT, got {raw!r}")
+    return text
 
 
 # ---------------------------------------------------------------------------

@@ -100,7 +100,7 @@ CASES: list[tuple[list[str], int, str, dict[str, str]]] = [
     (["std-trace", "--width", "4096", "--layers", "2"], 2, "--width", {"NNINIT_MEMORY_LIMIT": "10M"}),
     (["std-trace", "--layers", "2"], 2, "NNINIT_MEMORY_LIMIT", {"NNINIT_MEMORY_LIMIT": "lots"}),
     (["grad-norms", "--width", "65536", "--layers", "10"], 2, "--width", {}),
-    (["init-compare", "--seeds", "1000"], 2, "--seeds", {}),
+    (["init-compare", "--workers", "256"], 2, "--workers", {}),  # memory is flat in --seeds, not in workers
     (["init-compare", "--width", "65536"], 2, "--width", {}),
     (["train", "--hidden", "65536,65536,65536", "--out", "run"], 2, "--hidden", {}),
     (["train", "--train-size", "10000000", "--hidden", "4096", "--out", "run"], 2, "--train-size", {}),

@@ -233,20 +233,24 @@ def build(
 
 
 def _assign_gains(model: nn.Module, net: NetSpec) -> None:
-    """Give every Linear its gain.  An MLP uses the activation's gain for every
-    layer (the course's convention); a residual branch follows what each Linear
-    reads (`NetSpec.linear_gains`), and the stem and head, reading data and the
-    stream, get the first branch Linear's gain."""
-    branch_gains = net.linear_gains() if net.residual else ()
+    """Give every Linear its gain (`linear_gain`)."""
     for name, module in model.named_modules():
-        if not isinstance(module, nn.Linear):
-            continue
-        if not net.residual:
-            module.nninit_gain = net.gain
-        elif ".branch.fc" in name:
-            module.nninit_gain = branch_gains[int(name.rsplit("fc", 1)[1]) - 1]
-        else:
-            module.nninit_gain = branch_gains[0]
+        if isinstance(module, nn.Linear):
+            module.nninit_gain = linear_gain(name, net)
+
+
+def linear_gain(name: str, net: NetSpec) -> float | None:
+    """The gain of the Linear called `name` in `net`'s model.  An MLP uses the
+    activation's gain for every layer (the course's convention); a residual
+    branch follows what each Linear reads (`NetSpec.linear_gains`), and the
+    stem and head, reading data and the stream, get the first branch Linear's
+    gain."""
+    if not net.residual:
+        return net.gain
+    gains = net.linear_gains()
+    if ".branch.fc" in name:
+        return gains[int(name.rsplit("fc", 1)[1]) - 1]
+    return gains[0]
 
 
 def linears(model: nn.Module) -> list[nn.Linear]:
@@ -398,10 +402,15 @@ class LazyLinears(Hooks):
         _empty(fc, "meta")
 
 
-def fit_to_data(model: nn.Module, net: NetSpec, x: torch.Tensor) -> nn.Module:
+def fit_to_data(
+    model: nn.Module, net: NetSpec, x: torch.Tensor, tensors: dict[str, torch.Tensor] | None = None
+) -> nn.Module:
     """The initialiser's data-dependent step for a drawn model, if it has one
     (LSUV: rescale each Linear in forward order so its output std on the batch
-    `x` is 1, Linears already fitted feeding the next one)."""
+    `x` is 1, Linears already fitted feeding the next one).  With `tensors`
+    (name -> tensor, as `torch.func.functional_call` takes them) the model runs
+    on those instead of its own parameters, and they are the ones rescaled in
+    place: one member of a stack of models, fitted through views."""
     if INITS[net.init].fit_to_data is None:
         return model
 
@@ -411,7 +420,12 @@ def fit_to_data(model: nn.Module, net: NetSpec, x: torch.Tensor) -> nn.Module:
         for fc in linears(model)
     ]
     with hooks, torch.no_grad():
-        model(x)
+        if tensors is None:
+            model(x)
+        else:
+            from torch.func import functional_call
+
+            functional_call(model, tensors, (x,))
     return model
 
 

@@ -66,14 +66,32 @@ class LayerBase:
 
     def orthogonal(self) -> torch.Tensor:
         """Saxe et al. 2014 via QR, with torch's sign fix (Q times sign(diag R)):
-        rows orthonormal if fan_out <= fan_in, else columns."""
+        rows orthonormal if fan_out <= fan_in, else columns.
+
+        The QR runs on one thread: LAPACK's blocked QR rounds differently with
+        two threads than with one, and a seed's Q must be the same bits in a
+        worker that has one core as in a process that has all of them."""
         if "orthogonal" not in self._cache:
             rows, cols = self.shape
             g = self.normal() if rows >= cols else self.normal().t()
-            q, r = torch.linalg.qr(g)
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                q, r = torch.linalg.qr(g)
+            finally:
+                torch.set_num_threads(threads)
             q = q * torch.diag(r, 0).sign()
             self._cache["orthogonal"] = (q if rows >= cols else q.t()).contiguous()
         return self._cache["orthogonal"]
+
+    def cached(self, kind: str) -> torch.Tensor | None:
+        """The `kind` draw if it was made, else None (nothing is drawn)."""
+        return self._cache.get(kind)
+
+    def remember(self, kind: str, t: torch.Tensor) -> None:
+        """Take `t` as the `kind` draw: one this base made before (the same
+        seed, name and shape), kept elsewhere in the meantime."""
+        self._cache[kind] = t
 
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in self._cache.values())

@@ -73,7 +73,7 @@ def compare_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     for cell in results["cells"]:
         row: dict[str, Any] = {}
         for k, v in cell.items():
-            if k in ("std_per_layer", "verdicts", "seeds"):
+            if k in ("std_per_layer", "verdicts", "seeds", "scores"):
                 continue
             if isinstance(v, dict):
                 row[f"{k}_mean"], row[f"{k}_std"] = v["mean"], v["std"]

@@ -452,7 +452,7 @@ def compare_figure(res: CompareResult) -> Any:
     # an init whose std is never a positive finite number has no line to draw: say so
     labels = {
         init: init
-        if any(_positive(res.cell(init, act).std_per_layer) for act in res.acts)
+        if any(_positive(c.std_per_layer) for act in res.acts if (c := res.find(init, act)) is not None)
         else f"{init} (std 0: no line)"
         for init in res.inits
     }
@@ -460,7 +460,8 @@ def compare_figure(res: CompareResult) -> Any:
         ax = fig.add_subplot(grid[0, j])
         seen: list[float] = []
         for k, init in enumerate(res.inits):
-            stds = res.cell(init, act).std_per_layer
+            cell = res.find(init, act)
+            stds = cell.std_per_layer if cell is not None else []
             seen += _positive(stds)
             ax.plot(range(1, len(stds) + 1), _finite(stds), LINESTYLES[k // 10 % 4], color=f"C{k % 10}",
                     label=labels[init], lw=1.3)  # fmt: skip
@@ -473,23 +474,36 @@ def compare_figure(res: CompareResult) -> Any:
     fig.legend(*fig.axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize="small",
                title="init (mean over seeds)", frameon=False)  # fmt: skip
     heat = fig.add_subplot(grid[1, :])
+    values = np.full((len(res.inits), n), np.nan)
+    for r, init in enumerate(res.inits):
+        for col, act in enumerate(res.acts):
+            cell = res.find(init, act)
+            if cell is not None:
+                values[r, col] = cell.std_ratio.mean / res.targets[act].std_ratio
     with np.errstate(divide="ignore", invalid="ignore"):
-        values = np.array([[res.cell(i, a).std_ratio.mean for a in res.acts] for i in res.inits], dtype=float)
         logs = np.log10(values)
     shown = np.where(np.isfinite(logs), logs, np.nan)
     span = float(np.nanmax(np.abs(shown))) if np.isfinite(shown).any() else 1.0
     image = heat.imshow(shown, cmap="coolwarm", vmin=-max(span, 1), vmax=max(span, 1), aspect="auto")
     for r, init in enumerate(res.inits):
         for col, act in enumerate(res.acts):
-            cell = res.cell(init, act)
+            cell = res.find(init, act)
+            if cell is None:
+                heat.text(col, r, "not run (interrupted)", ha="center", va="center", fontsize="small")
+                continue
             ratio = cell.std_ratio.mean
-            text = f"{cell.verdict} #{cell.rank}" + (f", x{num(ratio)}" if math.isfinite(ratio) else "")
+            text = f"{cell.verdict} #{cell.rank}{'=' if cell.tied else ''}"
+            text += f", x{num(ratio)}" if math.isfinite(ratio) else ""
             heat.text(col, r, text, ha="center", va="center", fontsize="small")
-    heat.set_xticks(range(n), res.acts)
+    heat.set_xticks(range(n), [f"{act} (target x{num(res.targets[act].std_ratio)})" for act in res.acts])
     heat.set_yticks(range(len(res.inits)), res.inits)
-    heat.set_title(f"final {what} / input std, verdict and rank (#1 best); white: inf, nan or exactly 0")
+    heat.set_title(
+        f"final {what} / input std against theory's target, verdict and rank (#1 best, = tied); "
+        "white: inf, nan or exactly 0",
+        fontsize="medium",
+    )
     bar = fig.colorbar(image, ax=heat, fraction=0.03)
-    bar.set_label("log10(final / input std)")
+    bar.set_label("log10(ratio / target)")
     if resmlp:
         from nninit_cli.render.table import resmlp_block
 

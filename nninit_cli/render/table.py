@@ -545,7 +545,8 @@ SHORT_VERDICT = {
 
 def compare_tables(res: CompareResult) -> list[Any]:
     """Rows inits, one column per activation: final/input std (or dev accuracy
-    with a training probe), the verdict in short, and the rank."""
+    with a training probe), the verdict in short, and the rank (= where tied);
+    the theory's targets and the ties under it."""
     c = res.config
     trained = c["train_epochs"] > 0
     resmlp = c.get("arch") == "resmlp"
@@ -560,22 +561,44 @@ def compare_tables(res: CompareResult) -> list[Any]:
     for init in res.inits:
         cells = []
         for act in res.acts:
-            cell = res.cell(init, act)
+            cell = res.find(init, act)
+            if cell is None:
+                cells.append("not run")
+                continue
             value = cell.dev_accuracy.mean if trained else cell.std_ratio.mean
-            cells.append(f"{num(value)} {SHORT_VERDICT[cell.verdict]:>4} #{cell.rank}")
+            rank = f"#{cell.rank}{'=' if cell.tied else ''}"
+            cells.append(f"{num(value)} {SHORT_VERDICT[cell.verdict]:>4} {rank}")
         t.add_row(init, *cells)
     legend = (
-        f"each cell: mean {what} over seeds, verdict, rank (#1 best); "
+        f"each cell: mean {what} over seeds, verdict, rank (#1 best; = tied: the paired test over seeds "
+        f"at alpha {c['alpha']:g} cannot separate it from another cell of that rank); "
         "ok stable, inf non-finite, vani vanishing, expl exploding, sat saturated"
     )
+    if not trained:
+        targets = ", ".join(f"{act} {num(res.targets[act].std_ratio)}" for act in res.acts)
+        legend += (
+            f"\nranked by distance from theory's healthy-stack std ratio ({targets}) "
+            "and from a gradient ratio of 1"
+        )
+    out: list[Any] = [title]
     if resmlp:
-        return [title, resmlp_block(c), t, legend]
-    return [title, t, legend]
+        out.append(resmlp_block(c))
+    out += [t, legend]
+    if not res.complete:
+        out.append(
+            f"interrupted: {len(res.cells)} of {res.cells_total} cells finished; "
+            "ranks are among the finished cells"
+        )
+    return out
 
 
 def compare_summary(res: CompareResult) -> str:
-    best = [f"{act}: {next(c.init for c in res.cells if c.act == act and c.rank == 1)}" for act in res.acts]
-    return "best: " + "; ".join(best)
+    best = []
+    for act in res.acts:
+        top = [c.init for c in res.cells if c.act == act and c.rank == 1]
+        if top:
+            best.append(f"{act}: {' = '.join(top)}")
+    return ("best: " + "; ".join(best)) if best else "no cell finished"
 
 
 def train_title(c: dict[str, Any]) -> str:
