@@ -1,72 +1,52 @@
-"""init-compare batched against --no-batch and against drawing the weights alone.
+"""init-compare's default grid against `import torch`, and --workers 2 against 1.
 
-    python benchmarks/bench_init_compare.py [--repeat 3]
+    python benchmarks/bench_init_compare.py [--repeat 3] [--skip-workers]
 
-Goals (issue: init-compare), 9 inits x 3 acts x 5 seeds, 50 layers x 256,
-forward and backward:
-  batched run          at least 2 x faster than --no-batch
-  batched run          <= 1.5 x generating the same weights alone (the irreducible part)
+Goals (issue: init-compare at scale), each process timed whole:
+  10 inits x 3 acts x 5 seeds at 50 x 256          <= 2.5 x python -c "import torch"
+  the same grid: peak RSS                          <= 300 MB above import torch
+  --train-epochs 200, 10 inits x 2 acts x 3 seeds: --workers 2 at least 1.7 x faster
+                                                   than --workers 1 (on 2 cores)
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import os
 import sys
-import time
-from dataclasses import replace
 
-from _harness import report
+from _harness import NNINIT, PY, medians, peak_rss_mb, report
 
-from nninit_cli.experiments.init_compare import run_cells
-from nninit_cli.model.builder import build, materialise
-from nninit_cli.specs import init_compare_spec
-
-INITS = "zeros,normal,uniform,xavier-uniform,xavier-normal,kaiming-normal,kaiming-uniform,orthogonal,lsuv"
-
-
-def draw_only(cells) -> None:
-    """Every weight the grid uses, drawn exactly as the probe draws them."""
-    for net in (replace(c.net, seed=s) for c in cells for s in c.seeds):
-        materialise(build(net), net)
-
-
-def timed(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
+GRID = ["init-compare", "--acts", "linear,relu,tanh", "--seeds", "5", "--layers", "50", "--width", "256"]
+GRID += ["--json"]
+TRAIN = ["init-compare", "--acts", "relu,tanh", "--seeds", "3", "--train-epochs", "200", "--json"]
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=3, help="repetitions (median taken)")
+    ap.add_argument("--skip-workers", action="store_true", help="leave out the --workers comparison")
     args = ap.parse_args()
-    spec = init_compare_spec(
-        {"inits": INITS, "acts": "linear,relu,tanh", "seeds": 5, "layers": 50, "width": 256}
-    )
-    cells = list(spec.cells)
-    run_cells(cells, True)  # warm up: first touch of the large buffers
-    times: dict[str, list[float]] = {"batched": [], "plain": [], "draw": []}
-    for _ in range(args.repeat):
-        times["batched"].append(timed(lambda: run_cells(cells, True)))
-        times["plain"].append(timed(lambda: run_cells(cells, False)))
-        times["draw"].append(timed(lambda: draw_only(cells)))
-    t = {k: statistics.median(v) for k, v in times.items()}
+    base = [PY, "-c", "import torch"]
+    t = medians({"torch": base, "grid": [*NNINIT, *GRID]}, args.repeat)
+    rss_base, rss_grid = peak_rss_mb(base), peak_rss_mb([*NNINIT, *GRID])
     print(
-        f"medians of {args.repeat}, {len(cells)} cells x 5 seeds: batched {t['batched']:.2f} s, "
-        f"--no-batch {t['plain']:.2f} s, drawing the weights alone {t['draw']:.2f} s"
+        f"medians of {args.repeat}: import torch {t['torch']:.2f} s, default grid {t['grid']:.2f} s; "
+        f"peak RSS {rss_base:.0f} MB and {rss_grid:.0f} MB; {os.cpu_count()} cores, "
+        f"load {os.getloadavg()[0]:.2f}"
     )
-    return report(
-        [
-            ("--no-batch / batched", t["plain"] / t["batched"], ">= 2", t["plain"] / t["batched"] >= 2),
-            (
-                "batched / drawing weights",
-                t["batched"] / t["draw"],
-                "<= 1.5",
-                t["batched"] / t["draw"] <= 1.5,
-            ),
-        ]
-    )
+    rows = [
+        ("grid / import torch", t["grid"] / t["torch"], "<= 2.5", t["grid"] / t["torch"] <= 2.5),
+        ("grid RSS over torch, MB", rss_grid - rss_base, "<= 300", rss_grid - rss_base <= 300),
+    ]
+    if not args.skip_workers:
+        w = medians(
+            {"one": [*NNINIT, *TRAIN, "--workers", "1"], "two": [*NNINIT, *TRAIN, "--workers", "2"]},
+            max(1, args.repeat - 1),
+        )
+        print(f"--train-epochs 200 grid: --workers 1 {w['one']:.2f} s, --workers 2 {w['two']:.2f} s")
+        rows.append(("workers 1 / workers 2", w["one"] / w["two"], ">= 1.7", w["one"] / w["two"] >= 1.7))
+    return report(rows)
 
 
 if __name__ == "__main__":

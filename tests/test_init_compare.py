@@ -303,3 +303,28 @@ def test_ctrl_c_on_a_terminal_writes_the_finished_cells_and_exits_130(tmp_path):
     assert 2 <= data["cells_done"] < 8 == data["cells_total"]
     assert all(c["dev_accuracy"]["mean"] is not None and c["seeds"] == [0, 1] for c in data["cells"])
     assert len(csv_path.read_text().splitlines()) == 1 + data["cells_done"]
+
+
+@pytest.mark.parametrize(
+    "args, flag, words",
+    [
+        (["--alpha", "0"], "--alpha", "0"),
+        (["--alpha", "0.5"], "--alpha", "0.5"),
+        (["--workers", "0"], "--workers", "1"),
+        (["--executor", "dask"], "--executor", "ray"),
+        (["--ray-address", "auto"], "--ray-address", "needs --executor ray"),
+        (["--executor", "ray", "--ray-address", "not an address"], "--ray-address", "HOST:PORT"),
+    ],
+)
+def test_cli_bad_execution_flags(cli, args, flag, words):
+    r = cli("init-compare", "--layers", "2", *args)
+    assert r.code == 2 and r.out == "" and flag in r.err and words in r.err
+    assert len(r.err.strip().splitlines()) == 1
+
+
+def test_ray_missing_is_one_line_naming_the_extra(cli, monkeypatch):
+    from nninit_cli import executors
+
+    monkeypatch.setattr(executors, "ray_available", lambda: False)
+    r = cli("init-compare", "--layers", "2", "--executor", "ray")
+    assert r.code == 2 and "--executor" in r.err and "nninit[ray]" in r.err
