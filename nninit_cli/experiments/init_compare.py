@@ -52,7 +52,7 @@ from nninit_cli.model.builder import (
 from nninit_cli.model.inits import LayerBase, init_bias, init_weight
 from nninit_cli.model.torchenv import generator, resolve_device, resolve_dtype
 from nninit_cli.optim import SGD
-from nninit_cli.probes import OutputStats, spread
+from nninit_cli.probes import OutputStats, spread_rows
 from nninit_cli.registry import ACTIVATIONS, INITS
 from nninit_cli.resources import init_compare_chunk
 from nninit_cli.results import STD_TRACE_VERDICTS, CellResult, CompareResult, PairTest, Spread, Target
@@ -196,52 +196,47 @@ def _stacked(
     return model, params, buffers
 
 
-def _signal(y: torch.Tensor) -> dict[str, torch.Tensor]:
-    """What the probe keeps of a row's output: its std and whether it is finite."""
-    y64 = y.detach().double()
-    return {"std": spread(y64), "finite": torch.isfinite(y64).all()}
-
-
-def _zeros(y: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Of an activation's output: the fraction of exact zeros and of dead units."""
-    zero = y.detach() == 0
-    return {"zero_frac": zero.double().mean(), "dead_units": zero.all(dim=0).double().mean()}
-
-
 class _Collect:
-    """Probes for the batched forward, kept as tensors so that `torch.func.vmap`
-    hands them back per slice: each row's std and finiteness (`rows`: an
-    MLP's activations, a resmlp's blocks), every activation's zeros, and the
-    last activation's saturated fraction where the activation saturates.  The
-    same statistics `probes.signal_stats` gives std-trace, and no others: they
-    are most of what a probe unit costs."""
+    """Forward hooks for the batched forward that keep each hooked module's
+    output (detached; `rows`: an MLP's activations, a resmlp's blocks; and
+    every activation), stacked by `take` so that `torch.func.vmap` hands them
+    back per slice.  `reduce` then turns all of them into the probe's
+    statistics in a few calls over every layer of every member at once: one
+    reduction per layer per statistic under vmap was most of a unit's time."""
 
-    def __init__(self, rows: list[nn.Module], acts: list[nn.Module], act: str) -> None:
-        same = rows == acts
-        self.rows = OutputStats(rows, (lambda y: {**_signal(y), **_zeros(y)}) if same else _signal)
-        self.acts = self.rows if same else OutputStats(acts, _zeros)
-        self.sat = None
-        if ACTIVATIONS[act].saturates:
-            self.sat = OutputStats(
-                acts[-1:], lambda y: {"saturated_frac": saturated(act, y.detach()).double().mean()}
-            )
+    def __init__(self, rows: list[nn.Module], acts: list[nn.Module]) -> None:
+        self.same = rows == acts
+        self.rows = OutputStats(rows, lambda y: y.detach())
+        self.acts = self.rows if self.same else OutputStats(acts, lambda y: y.detach())
 
     def take(self) -> dict[str, torch.Tensor]:
-        rows, acts = self.rows.stats, self.acts.stats
-        out = {
-            "std": torch.stack([s["std"] for s in rows]),
-            "finite": torch.stack([s["finite"] for s in rows]),
-            "zero_frac": torch.stack([s["zero_frac"] for s in acts]).max(),
-            "dead_units": torch.stack([s["dead_units"] for s in acts]).max(),
-        }
-        if self.sat is not None:
-            out["saturated_frac"] = self.sat.stats[0]["saturated_frac"]
+        out = {"rows": torch.stack(self.rows.stats)}
+        if not self.same:
+            out["acts"] = torch.stack(self.acts.stats)
         return out
 
     def remove(self) -> None:
-        for probe in (self.rows, self.acts, self.sat):
-            if probe is not None:
-                probe.remove()
+        self.rows.remove()
+        self.acts.remove()
+
+
+def _reduce(out: dict[str, torch.Tensor], act: str) -> dict[str, torch.Tensor]:
+    """The statistics `probes.signal_stats` gives std-trace, for (K, layers,
+    batch, units) outputs: per member and row, the std and whether it is
+    finite; per member, the worst layer's fraction of exact zeros and of dead
+    units, and the last activation's saturated fraction where it saturates."""
+    rows = out["rows"]
+    acts = out.get("acts", rows)
+    zero = acts == 0
+    stats = {
+        "std": spread_rows(rows.flatten(2)),
+        "finite": torch.isfinite(rows).flatten(2).all(dim=-1),
+        "zero_frac": zero.flatten(2).double().mean(dim=-1).amax(dim=1),
+        "dead_units": zero.all(dim=2).double().mean(dim=-1).amax(dim=1),
+    }
+    if ACTIVATIONS[act].saturates:
+        stats["saturated_frac"] = saturated(act, acts[:, -1]).flatten(1).double().mean(dim=-1)
+    return stats
 
 
 def _probe(nets: list[NetSpec]) -> list[SeedProbe]:
@@ -261,15 +256,17 @@ def _probe(nets: list[NetSpec]) -> list[SeedProbe]:
     for key in ends:
         params[key].requires_grad_(True)
     rows = [m for m in model.modules() if isinstance(m, Block)] if net0.residual else activations(model)
-    probe = _Collect(rows, activations(model), net0.act)
+    probe = _Collect(rows, activations(model))
 
     def forward(p: dict, b: dict, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return functional_call(model, (p, b), (x,)), probe.take()
 
     try:
-        top, out = vmap(forward, randomness="error")(params, buffers, x0.to(device, dtype))
+        top, kept = vmap(forward, randomness="error")(params, buffers, x0.to(device, dtype))
     finally:
         probe.remove()
+    out = _reduce(kept, net0.act)
+    del kept
     cot = cotangent(net0.seed, (net0.batch_size, net0.width)).to(device, dtype)
     top.backward(cot.expand_as(top))
     g_first = params[ends[0]].grad.double().flatten(1).norm(dim=1)
