@@ -17,6 +17,12 @@ class ReaderGone(Exception):
     exit_code = EXIT_OK
 
 
+class Stopped(Exception):
+    """A command stopped on Ctrl-C or SIGTERM after writing what it had (train
+    at an epoch's end, init-compare with its finished cells): the CLI prints
+    this one, fuller line instead of "interrupted" and exits 130."""
+
+
 class NninitError(Exception):
     """Base of every error nninit reports to the user as one line."""
 

@@ -125,6 +125,7 @@ def _ray(fn: UnitFn, units: list[Unit], executor: Executor) -> Iterator[tuple[in
             "logging_level": "error",
         }
         if executor.address:
+            _check_reachable(executor.address)
             options["address"] = executor.address
         else:
             options["num_cpus"] = executor.workers
@@ -147,6 +148,21 @@ def _ray(fn: UnitFn, units: list[Unit], executor: Executor) -> Iterator[tuple[in
                 ray.cancel(ref, force=True)
         if started:
             ray.shutdown()
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Refuse, in seconds, an address nothing listens on: Ray itself retries a
+    missing head for minutes, deaf to Ctrl-C."""
+    if address == "auto":
+        return
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except (OSError, ValueError) as err:
+        why = f"nothing answers at {address} ({err}); is the Ray head running?"
+        raise SpecError("--ray-address", why) from err
 
 
 def _ray_unit(fn: UnitFn, unit: Unit) -> Any:

@@ -851,8 +851,9 @@ def init_list(raw: Any) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class CellSpec:
     """One cell of the grid: one initialiser and one activation over several
-    seeds.  Plain data: `to_dict` / `from_dict` round-trip through JSON, so a
-    cell can be shipped to any worker and run there with `run_cell`."""
+    seeds.  Plain data: `to_dict` / `from_dict` round-trip through JSON, so
+    the units of work that carry cells (`experiments.init_compare.plan_units`)
+    can be shipped to any worker and run there with `run_unit`."""
 
     net: NetSpec  # init, act and shape; its seed is the first of `seeds`
     seeds: tuple[int, ...]
@@ -1027,8 +1028,9 @@ def init_compare_spec(given: Mapping[str, Any], config: Path | None = None) -> C
 def _ray_address(raw: Any) -> str:
     """auto, host:port or ray://host:port, as ray.init takes it."""
     text = str(raw).strip()
-    if text != "auto" and not re.fullmatch(r"(ray://)?[A-Za-z0-9_.\-\[\]:]+:\d{1,5}", text):
-        raise ValueError(f"must be auto, HOST:PORT or ray://HOST:PORT, got {raw!r}")
+    match = re.fullmatch(r"(ray://)?[A-Za-z0-9_.\-\[\]:]+:(\d{1,5})", text)
+    if text != "auto" and not (match and 1 <= int(match.group(2)) <= 65535):
+        raise ValueError(f"must be auto, HOST:PORT (port 1 to 65535) or ray://HOST:PORT, got {raw!r}")
     return text
 
 

@@ -328,3 +328,42 @@ def test_ray_missing_is_one_line_naming_the_extra(cli, monkeypatch):
     monkeypatch.setattr(executors, "ray_available", lambda: False)
     r = cli("init-compare", "--layers", "2", "--executor", "ray")
     assert r.code == 2 and "--executor" in r.err and "nninit[ray]" in r.err
+
+
+def test_ctrl_c_before_any_cell_finished_leaves_earlier_files_alone(cli, tmp_path, monkeypatch):
+    csv_path = tmp_path / "cells.csv"
+    args = ("init-compare", "--inits", "kaiming,orthogonal", "--layers", "4", "--width", "16", "--seeds", "2")
+    assert cli(*args, "--csv", str(csv_path)).code == 0
+    before = csv_path.read_bytes()
+
+    def interrupted(fn, units, executor):
+        raise KeyboardInterrupt
+        yield  # a generator, as run_units is
+
+    monkeypatch.setattr(ic, "run_units", interrupted)
+    r = cli(*args, "--csv", str(csv_path), "--json")
+    assert r.code == 130 and "no files written" in r.err
+    assert r.json()["complete"] is False and r.json()["cells"] == []
+    assert csv_path.read_bytes() == before
+
+
+def test_training_gives_the_same_bytes_on_any_number_of_threads(cli):
+    import torch
+
+    # 50 epochs: normal and kaiming-normal on seed 0 round differently on two threads than on one
+    args = ("init-compare", "--train-epochs", "50", "--layers", "2", "--width", "5", "--acts", "sigmoid",
+            "--inits", "normal,kaiming", "--seeds", "1", "--json")  # fmt: skip
+    threads = torch.get_num_threads()
+    outs = []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            outs.append(cli(*args).out)
+    finally:
+        torch.set_num_threads(threads)
+    assert outs[0] == outs[1]
+
+
+def test_a_residual_stacks_target_is_to_keep_its_scale():
+    res = compare(arch="resmlp", layers=6, width=16, acts="relu", inits="kaiming,zeros", seeds=2)
+    assert res.targets["relu"].std_ratio == 1.0 and "residual" in res.targets["relu"].source

@@ -29,7 +29,7 @@ from nninit_cli.cli import (
     std_trace,
     train,
 )
-from nninit_cli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, NninitError, ReaderGone, SpecError
+from nninit_cli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, NninitError, ReaderGone, SpecError, Stopped
 
 app = typer.Typer(
     name="nninit",
@@ -141,7 +141,7 @@ def _run(argv: list[str] | None) -> int:
         where = e.filename or "stdout"
         print(f"nninit: error: cannot write to {where}: {e.strerror or e}", file=sys.stderr)
         return 1
-    except train.Stopped as e:  # train stopped cleanly at an epoch's end: its own, fuller line
+    except Stopped as e:  # stopped cleanly, what it had written: its own, fuller line
         print(f"nninit: {e}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (typer.Abort, KeyboardInterrupt):

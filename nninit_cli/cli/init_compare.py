@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import signal
-import sys
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import typer
@@ -52,7 +52,7 @@ def command(shared: Shared) -> None:
 
 def _run(spec: Any, shared: Shared) -> int:
     from nninit_cli.cli._output import emit, progress_bar
-    from nninit_cli.errors import EXIT_INTERRUPTED
+    from nninit_cli.errors import Stopped
     from nninit_cli.executors import Executor
     from nninit_cli.experiments.init_compare import run_init_compare
     from nninit_cli.render import plot as plots
@@ -72,8 +72,9 @@ def _run(spec: Any, shared: Shared) -> int:
     finally:
         if bar is not None:
             bar.stop()
-    if not res.complete:
-        _say(f"nninit: interrupted: writing the {len(res.cells)} of {res.cells_total} cells that finished")
+    if not res.complete and not res.cells:
+        # nothing to write: leave any --csv or --plot from an earlier run as it is
+        shared = replace(shared, csv=None, plot=None)
     results = res.to_dict()
     code = emit(
         "init-compare",
@@ -86,7 +87,11 @@ def _run(spec: Any, shared: Shared) -> int:
         plot=lambda p: plots.compare_plot(res, p),
         fail_on=spec.fail_on,
     )
-    return code if res.complete else EXIT_INTERRUPTED
+    if res.complete:
+        return code
+    if not res.cells:
+        raise Stopped(f"interrupted before any of the {res.cells_total} cells finished: no files written")
+    raise Stopped(f"interrupted: wrote the {len(res.cells)} of {res.cells_total} cells that finished")
 
 
 @contextmanager
@@ -119,8 +124,3 @@ def _in_import(frame: Any) -> bool:
             return True
         frame = frame.f_back
     return False
-
-
-def _say(line: str) -> None:
-    with suppress(OSError, ValueError):
-        print(line, file=sys.stderr, flush=True)

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from nninit_cli.cli._options import Shared, options
+from nninit_cli.errors import Stopped
 from nninit_cli.specs import train_flags
 
 
@@ -76,11 +77,6 @@ def command(
     with claim(folder, flag, resume=resume is not None, made=made):
         code = _run(spec, folder, resume is not None, shared)
     raise typer.Exit(code)
-
-
-class Stopped(Exception):
-    """train stopped at an epoch's end on Ctrl-C or SIGTERM, its files written
-    and results printed: the CLI prints this one line and exits 130."""
 
 
 def _run(spec, folder: Path, resume: bool, shared: Shared) -> int:

@@ -50,7 +50,7 @@ from nninit_cli.model.builder import (
     named_linears,
 )
 from nninit_cli.model.inits import LayerBase, init_bias, init_weight
-from nninit_cli.model.torchenv import generator, resolve_device, resolve_dtype
+from nninit_cli.model.torchenv import generator, one_thread, resolve_device, resolve_dtype
 from nninit_cli.optim import SGD
 from nninit_cli.probes import OutputStats, spread_rows
 from nninit_cli.registry import ACTIVATIONS, INITS
@@ -293,7 +293,15 @@ def _probe(nets: list[NetSpec]) -> list[SeedProbe]:
 
 
 def _train(cell: CellSpec, seed: int) -> tuple[float, float]:
-    """Full-batch SGD on the toy task: (final train loss, dev accuracy)."""
+    """Full-batch SGD on the toy task: (final train loss, dev accuracy), on one
+    intra-op thread: a training's sums round differently with two threads than
+    with one, and a unit must give the same bytes in a worker with one core as
+    in a process with all of them (--workers spreads units over the cores)."""
+    with one_thread():
+        return _train_here(cell, seed)
+
+
+def _train_here(cell: CellSpec, seed: int) -> tuple[float, float]:
     net = replace(cell.net, seed=seed)
     device = resolve_device(net.device)
     dtype = resolve_dtype(net.dtype, device)
@@ -490,30 +498,23 @@ def settle_target(net: NetSpec) -> Target:
     unit pre-activation variance), this cell's bias, depth and width, fed the
     N(0, 1) input.  ReLU's is 0.83 (half-rectified outputs have a mean), tanh's
     0.63, sigmoid's 0.21: the std ratio of 1 is a linear stack's target, not
-    theirs.  The gradient target stays 1: equal weight-gradient norms at the
-    first and the last layer."""
+    theirs.  A residual stack's target is 1.  The gradient target stays 1:
+    equal weight-gradient norms at the first and the last layer (for tanh the
+    reference stack itself, at gain 1.59 in the chaotic phase, has a gradient
+    ratio near 13 at 50 layers, so the two targets are not one stack's)."""
     from nninit_cli.theory import bias_terms, fixed_point_gain, predict_stack
 
+    if net.residual:
+        # a plain residual stream's variance grows with every block (x2 per
+        # block for relu): no stack of blocks "settles"; a healthy one keeps
+        # the scale it was given
+        return Target(1.0, 1.0, "a residual stream keeps its scale: 1")
     gain = fixed_point_gain(net.act, net.negative_slope)
     ref = replace(net, init="kaiming-normal", gain=gain, fan_mode="fan_in")
-    if net.residual:
-        from nninit_cli.residual_theory import predict_resmlp
-
-        preds = predict_resmlp(replace(ref, gain_mode="auto"), 1.0, 0.0, 0.0)
-    else:
-        beta, var_b = bias_terms(ref, net.width)
-        preds = predict_stack(
-            net.act,
-            net.negative_slope,
-            gain * gain,
-            beta,
-            var_b,
-            1.0,
-            0.0,
-            net.layers,
-            net.width,
-            net.batch_size,
-        )
+    beta, var_b = bias_terms(ref, net.width)
+    preds = predict_stack(
+        net.act, net.negative_slope, gain * gain, beta, var_b, 1.0, 0.0, net.layers, net.width, net.batch_size
+    )
     std = preds[-1].std if preds else None
     if std is None or not math.isfinite(std) or std <= 0:
         return Target(1.0, 1.0, "none: the theory has no finite value here, so the target is 1")

@@ -17,7 +17,7 @@ import math
 import torch
 
 from nninit_cli.initialisers import LSUV_MAX_ITER, LSUV_TOL, TRUNC_SDS, lsuv_rescale
-from nninit_cli.model.torchenv import generator
+from nninit_cli.model.torchenv import generator, one_thread
 from nninit_cli.registry import INITS
 from nninit_cli.specs import NetSpec
 
@@ -74,12 +74,8 @@ class LayerBase:
         if "orthogonal" not in self._cache:
             rows, cols = self.shape
             g = self.normal() if rows >= cols else self.normal().t()
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
+            with one_thread():
                 q, r = torch.linalg.qr(g)
-            finally:
-                torch.set_num_threads(threads)
             q = q * torch.diag(r, 0).sign()
             self._cache["orthogonal"] = (q if rows >= cols else q.t()).contiguous()
         return self._cache["orthogonal"]

@@ -10,6 +10,8 @@ the very same weights as a run on the CPU.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -46,3 +48,16 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     if name == "float64" and device.type == "mps":
         raise SpecError("--dtype", "float64 is not supported on mps; use float32 or bfloat16")
     return DTYPES[name]
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the block on one intra-op thread.  LAPACK's QR and the sums of a
+    training step round differently by thread count; where a result must be
+    the same bits in every process (init-compare's units), it runs here."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
