@@ -129,10 +129,17 @@ def _ray(fn: UnitFn, units: list[Unit], executor: Executor) -> Iterator[tuple[in
             options["address"] = executor.address
         else:
             options["num_cpus"] = executor.workers
+        ours = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             ray.init(**options)
         except (ConnectionError, RuntimeError, ValueError) as err:
             raise SpecError("--ray-address", f"could not start or reach Ray: {err}") from err
+        finally:
+            # Ray's core installs its own SIGTERM handler (a stack dump, exit
+            # 15): Ctrl-C and SIGTERM must stay the caller's
+            for sig, handler in ours.items():
+                if handler is not None:
+                    signal.signal(sig, handler)
     remote = ray.remote(num_cpus=1)(_ray_unit).options(runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
     refs = {remote.remote(fn, unit): i for i, unit in enumerate(units)}
     finished = False
