@@ -195,7 +195,7 @@ def grad_norms(nets) -> Estimate:
     return Estimate(params + acts, what, drivers)
 
 
-INIT_COMPARE_STACK_BYTES = 80 * 2**20
+INIT_COMPARE_STACK_BYTES = 48 * 2**20
 """init-compare stacks at most this much float32 weight in one unit of work.
 A constant, not a reading of free memory, so that the units, and with them
 every number, are the same on every machine."""
@@ -232,7 +232,14 @@ def init_compare(cells, batched: bool, workers: int = 1) -> Estimate:
         ("--inits", group, _growth(k, 10) if batched else 0.0),
     )
     what = f"{workers} x {k} stacks of {depth} x {w} x {w} weights at once"
-    return Estimate(workers * (kept + bases + train), what, drivers)
+    # each worker process also loads torch and nninit: about 280 MB before any unit
+    processes = WORKER_PROCESS_BYTES * workers if workers > 1 else 0
+    return Estimate(workers * (kept + bases + train) + processes, what, drivers)
+
+
+WORKER_PROCESS_BYTES = 280 * 2**20
+"""What one spawned worker holds once torch and nninit are imported (measured
+275 MB on Linux, torch 2.13 CPU)."""
 
 
 # features of each training data set (mnist-style: 28 x 28 images, read as bytes then cast)

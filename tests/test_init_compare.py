@@ -90,9 +90,11 @@ def test_units_are_plain_data_whose_results_do_not_depend_on_where_they_run():
 def test_the_plan_depends_on_the_grid_alone():
     spec = init_compare_spec({"acts": "linear,relu", "seeds": 3})
     units = plan_units(list(spec.cells))
-    # 10 inits of 50 x 256 stack in chunks of 6: per act and seed, a unit of 6 and one of 4
-    assert [len(u["index"]) for u in units] == [6, 4] * 6
-    assert [u["seed"] for u in units] == [0, 0, 1, 1, 2, 2] * 2
+    # 10 inits of 50 x 256 (13.1 MB of weights each) stack in chunks of 3 under 48 MiB
+    assert [len(u["index"]) for u in units] == [3, 3, 3, 1] * 6
+    assert [u["seed"] for u in units] == [s for s in (0, 1, 2) for _ in range(4)] * 2
+    # a unit carries its one seed, not the grid's: planning is linear in --seeds
+    assert all(c["seeds"] == [u["seed"]] for u in units for c in u["cells"])
     assert len(plan_units(list(spec.cells), batched=False)) == 20 * 3
 
 
@@ -367,3 +369,15 @@ def test_training_gives_the_same_bytes_on_any_number_of_threads(cli):
 def test_a_residual_stacks_target_is_to_keep_its_scale():
     res = compare(arch="resmlp", layers=6, width=16, acts="relu", inits="kaiming,zeros", seeds=2)
     assert res.targets["relu"].std_ratio == 1.0 and "residual" in res.targets["relu"].source
+
+
+def test_the_same_difference_on_every_seed_is_left_to_the_sign_test(tanh_5_seeds):
+    from nninit_cli.experiments.init_compare import pair_test
+
+    a = replace(tanh_5_seeds.cell("xavier-normal", "tanh"), scores=[0.5] * 5)
+    b = replace(a, init="other", scores=[0.5125] * 5)  # a step of accuracy, on all five seeds
+    test = pair_test(a, b, 0.05)
+    assert test.test == "no spread: sign test" and test.p_value == test.sign_p == 0.0625
+    assert test.better is None  # five seeds cannot reach 0.05 this way: 2 / 2^5
+    assert pair_test(a, b, 0.1).better == "xavier-normal"
+    assert pair_test(a, replace(a, init="same"), 0.05).p_value == 1.0

@@ -227,12 +227,16 @@ def _reduce(out: dict[str, torch.Tensor], act: str) -> dict[str, torch.Tensor]:
     units, and the last activation's saturated fraction where it saturates."""
     rows = out["rows"]
     acts = out.get("acts", rows)
-    zero = acts == 0
+    # eight layers at a time: the float64 temporaries of all of them at once
+    # would be the largest thing a unit holds after its weights
+    step = 8
+    parts = [rows[:, j : j + step].flatten(2) for j in range(0, rows.shape[1], step)]
+    zeros = [acts[:, j : j + step] == 0 for j in range(0, acts.shape[1], step)]
     stats = {
-        "std": spread_rows(rows.flatten(2)),
-        "finite": torch.isfinite(rows).flatten(2).all(dim=-1),
-        "zero_frac": zero.flatten(2).double().mean(dim=-1).amax(dim=1),
-        "dead_units": zero.all(dim=2).double().mean(dim=-1).amax(dim=1),
+        "std": torch.cat([spread_rows(p) for p in parts], dim=1),
+        "finite": torch.cat([torch.isfinite(p).all(dim=-1) for p in parts], dim=1),
+        "zero_frac": torch.cat([z.flatten(2).double().mean(dim=-1) for z in zeros], dim=1).amax(dim=1),
+        "dead_units": torch.cat([z.all(dim=2).double().mean(dim=-1) for z in zeros], dim=1).amax(dim=1),
     }
     if ACTIVATIONS[act].saturates:
         stats["saturated_frac"] = saturated(act, acts[:, -1]).flatten(1).double().mean(dim=-1)
@@ -352,7 +356,10 @@ def plan_units(cells: list[CellSpec], batched: bool = True) -> list[dict[str, An
 
 
 def _unit(kind: str, seed: int, index: list[int], cells: list[CellSpec]) -> dict[str, Any]:
-    return {"kind": kind, "seed": seed, "index": index, "cells": [cells[i].to_dict() for i in index]}
+    """A unit carries its cells with its one seed only: the whole seed list in
+    every unit made planning and shipping grow with the square of --seeds."""
+    one = [replace(cells[i], seeds=(seed,), net=replace(cells[i].net, seed=seed)) for i in index]
+    return {"kind": kind, "seed": seed, "index": index, "cells": [c.to_dict() for c in one]}
 
 
 def run_unit(unit: dict[str, Any]) -> list[dict[str, Any]]:
@@ -529,19 +536,22 @@ def _tier(cell: CellResult) -> int:
 def pair_test(a: CellResult, b: CellResult, alpha: float) -> PairTest:
     """a against b on the same seeds: a's wins, b's wins and ties per seed, the
     mean paired difference of scores (a - b; below 0: a is better) with its
-    two-sided paired t-test, and the exact sign test beside it.  Different
+    two-sided paired t-test, and the exact sign test beside it (which decides
+    where every seed gives the same difference: a t-test needs a spread, and
+    two seeds agreeing on a stepped score such as accuracy prove little).  Different
     tiers are ordered by tier, without a test."""
     d = [x - y for x, y in zip(a.scores, b.scores, strict=True)]
     wins_a, wins_b = sum(v < 0 for v in d), sum(v > 0 for v in d)
     mean = sum(d) / len(d)
+    sign_p = stats.sign_test(wins_a, wins_b)
     if _tier(a) != _tier(b):
         p, reason = 0.0, "tier"
     elif len(d) < 2:
         p, reason = 1.0, "one seed"
     else:
         sd = math.sqrt(sum((v - mean) ** 2 for v in d) / (len(d) - 1))
-        if sd == 0.0:
-            p, reason = (1.0 if mean == 0.0 else 0.0), "no spread"
+        if sd == 0.0:  # the same difference on every seed: no t; the sign test decides
+            p, reason = (1.0 if mean == 0.0 else sign_p), "no spread: sign test"
         else:
             t = mean / (sd / math.sqrt(len(d)))
             p, reason = 1.0 - stats.t_cdf_two_sided(abs(t), len(d) - 1), "paired t"
@@ -557,7 +567,7 @@ def pair_test(a: CellResult, b: CellResult, alpha: float) -> PairTest:
         ties=len(d) - wins_a - wins_b,
         mean_diff=mean,
         p_value=p,
-        sign_p=stats.sign_test(wins_a, wins_b),
+        sign_p=sign_p,
         test=reason,
         better=better,
     )
