@@ -167,7 +167,7 @@ def test_the_target_is_what_theory_says_a_healthy_stack_settles_at(tanh_5_seeds)
 
     net = lambda **f: net_spec(resolve("test", net_flags(layers=50), {"width": 256, **f}))  # noqa: E731
     assert settle_target(net(act="linear")).std_ratio == pytest.approx(1.0, abs=1e-6)
-    # ReLU's outputs have a mean: std = sqrt(1 - 1/pi) of a unit-variance pre-activation's square root of 2
+    # ReLU's outputs have a mean: a pre-activation of variance 2 gives relu outputs of std sqrt(1 - 1/pi)
     assert settle_target(net(act="relu")).std_ratio == pytest.approx(math.sqrt(1 - 1 / math.pi), abs=1e-3)
     assert settle_target(net(act="tanh")).std_ratio == pytest.approx(0.628, abs=2e-3)
     assert settle_target(net(act="sigmoid")).std_ratio < 0.3
