@@ -15,9 +15,9 @@ import sys
 import threading
 import time
 
-EXIT_BAD_INPUT = 2  # as nninit_cli.errors; not imported, to keep this module light
+from nninit_cli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, in_import  # a module with no imports
+
 EXIT_WRITE_FAILED = 1  # also: an unexpected error, reported in one line
-EXIT_INTERRUPTED = 130
 
 
 class _Signals:
@@ -53,7 +53,7 @@ class _Signals:
             self.since = time.monotonic()
             self.signum = signum
             threading.Thread(target=self._watch, name="nninit-signals", daemon=True).start()
-        if _in_import(frame):
+        if in_import(frame):
             return  # the watchdog raises it once the import is over
         self.raised_at = time.monotonic()
         raise KeyboardInterrupt
@@ -68,17 +68,9 @@ class _Signals:
                 os._exit(EXIT_INTERRUPTED)
             stale = self.raised_at is None or now - self.raised_at > self.RETRY_S
             frame = sys._current_frames().get(self.main)
-            if stale and frame is not None and not _in_import(frame):
+            if stale and frame is not None and not in_import(frame):
                 self.raised_at = now
                 _thread.interrupt_main(self.signum)
-
-
-def _in_import(frame: object) -> bool:
-    while frame is not None:
-        if frame.f_code.co_filename.startswith("<frozen importlib"):  # type: ignore[attr-defined]
-            return True
-        frame = frame.f_back  # type: ignore[attr-defined]
-    return False
 
 
 def _stdout_closed() -> bool:

@@ -8,6 +8,17 @@ EXIT_BAD_INPUT = 2  # usage error: one line on stderr, no traceback
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 
 
+def in_import(frame: object) -> bool:
+    """Whether a signal handler's `frame` is inside an import: an exception
+    raised there crosses torch's C++ start-up (which aborts) or importlib's lock
+    callbacks (which drop it), so a KeyboardInterrupt must wait until it ends."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):  # type: ignore[attr-defined]
+            return True
+        frame = frame.f_back  # type: ignore[attr-defined]
+    return False
+
+
 class ReaderGone(Exception):
     """stdout's reader left (`nninit ... | head -1`).  Not an OSError, so that
     typer, which answers a broken pipe inside a command with exit 1, lets it

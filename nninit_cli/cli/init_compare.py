@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from nninit_cli.cli._options import Shared, options
+from nninit_cli.errors import in_import
 from nninit_cli.specs import init_compare_flags
 
 
@@ -107,7 +108,7 @@ def _stop_on_signal() -> Iterator[dict[str, bool]]:
         if stop["asked"]:
             return
         stop["asked"] = True
-        if not _in_import(frame):
+        if not in_import(frame):
             raise KeyboardInterrupt
 
     previous = {sig: signal.signal(sig, ask) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -116,11 +117,3 @@ def _stop_on_signal() -> Iterator[dict[str, bool]]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def _in_import(frame: Any) -> bool:
-    while frame is not None:
-        if frame.f_code.co_filename.startswith("<frozen importlib"):
-            return True
-        frame = frame.f_back
-    return False
