@@ -17,4 +17,7 @@ nninit train --init normal --std 1 --epochs 1000 --out "$tmp/e2" --plot "$out/tr
 nninit activations --plot "$out/activations.png" > /dev/null
 nninit init-hist --plot "$out/init-hist.png" > /dev/null
 nninit coord-check --plot "$out/coord-check.png" > /dev/null
+nninit phase --sigma-w2 1:4:40 --sigma-b2 0:2:40 --plot "$out/phase.png" > /dev/null
+nninit phase --sigma-w2 0.5:4:8 --train-depths 4,16,48 --seeds 1 --plot "$out/phase-trainability.png" > /dev/null
+nninit jacobian --act relu --init kaiming --plot "$out/jacobian.png" > /dev/null
 echo "figures written to $out"

@@ -25,6 +25,9 @@ class LayerStats:
     predicted_band: [lo, hi] holding 90% of finite-width runs at this width and batch.
     grad_std: std of the gradient reaching this layer's output (--backward).
     weight_grad_norm: L2 norm of this layer's weight gradient (--backward).
+    corr: mean cosine between the batch's examples' pre-activations (over
+    distinct pairs); None with one example.
+    predicted_corr: the c-map's cosine from the input's (`correlations`).
     """
 
     layer: int
@@ -37,6 +40,8 @@ class LayerStats:
     predicted_band: tuple[float, float] | None
     grad_std: float | None = None
     weight_grad_norm: float | None = None
+    corr: float | None = None
+    predicted_corr: float | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,8 @@ class BlockStats:
     holding 90% of runs at this width and batch (None where theory has none).
     grad_std: std of the gradient reaching the stream after this block (--backward).
     weight_grad_norm: L2 norm of the branch's weight gradients together (--backward).
+    corr, predicted_corr: mean cosine between the examples' streams after
+    the block, measured and from the theory (None where it has none).
     """
 
     block: int
@@ -67,6 +74,8 @@ class BlockStats:
     predicted_band: tuple[float, float] | None
     grad_std: float | None = None
     weight_grad_norm: float | None = None
+    corr: float | None = None
+    predicted_corr: float | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,8 @@ class StdTraceResult:
     backward: bool = False
     # the theory's std for every layer of the stack, also past a non-finite stop
     predicted_all: list[float | None] = field(default_factory=list, repr=False)
+    input_corr: float | None = None  # the input rows' mean pairwise cosine (None: one row)
+    predicted_corr_note: str | None = None  # why predicted_corr is None, where it is
 
     def to_dict(self) -> dict[str, Any]:
         layers = []
@@ -106,6 +117,8 @@ class StdTraceResult:
             "layers_run": len(self.layers),
             "verdict": self.verdict,
             "verdicts": self.verdicts,
+            "input_corr": self.input_corr,
+            "predicted_corr_note": self.predicted_corr_note,
             rows: layers,
         }
 
@@ -394,3 +407,120 @@ class CoordCheckResult:
             "loss": self.loss,
             "layers": [layer.to_dict() for layer in self.layers],
         }
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    """Statistics of singular values s (one input's Jacobian, or all pooled).
+
+    mean_sq: mean of s^2 (1 for a map that keeps lengths on average); rms: its
+    square root; spread: var(s^2) / mean(s^2)^2; min, max: of s; condition:
+    max / min, None with `condition_reason` when min is at rounding level
+    (below width x eps x max: numerically singular).  Every field is None
+    with `reason` where the Jacobian held inf or nan.
+    """
+
+    mean_sq: float | None
+    rms: float | None
+    spread: float | None
+    min: float | None
+    max: float | None
+    condition: float | None
+    condition_reason: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class SampleSpectrum:
+    """One input's Jacobian (sample 1 is the batch's first row)."""
+
+    sample: int
+    spectrum: Spectrum
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sample": self.sample, **asdict(self.spectrum)}
+
+
+@dataclass(frozen=True)
+class JacobianResult:
+    """`nninit jacobian`: the singular values of the input-output Jacobian,
+    per input and pooled, beside the infinite-width theory, and a histogram
+    of log10 s (pooled; values at rounding level counted apart)."""
+
+    config: dict[str, Any]
+    pooled: Spectrum
+    samples: list[SampleSpectrum]
+    theory: dict[str, Any]  # jacobian_theory.JacobianTheory.to_dict()
+    histogram: dict[str, Any]  # {log10_edges, counts, at_rounding}
+    verdict: str
+    verdicts: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "verdicts": self.verdicts,
+            "pooled": asdict(self.pooled),
+            "theory": self.theory,
+            "samples": [s.to_dict() for s in self.samples],
+            "histogram": self.histogram,
+        }
+
+
+@dataclass(frozen=True)
+class PhaseCell:
+    """One (sigma_w2, sigma_b2) of `nninit phase`: the infinite-width theory
+    (meanfield.Cell) and, with --measure, the stack's own depth scale.
+
+    phase: ordered (chi1 < 1 by more than 0.01), critical, chaotic, or
+    unbounded (q* is infinite: the signal's variance grows without limit, as
+    ReLU's does from sigma_w2 = 2 on with a bias; then every theory field is
+    None).  A None never stands alone: `*_reason` says why (a depth scale
+    that is infinite, as on the critical line; a q* that is infinite; a fit
+    that was not possible).  measured_c, theory_c, noise_floor: per layer
+    1..layers, the seeds' mean correlation, the c-map's, and the finite-width
+    noise floor of that mean; fit_layers: the layers the fit used."""
+
+    sigma_w2: float
+    sigma_b2: float
+    phase: str
+    q_star: float | None
+    chi1: float | None
+    c_star: float | None
+    chi_c: float | None
+    xi_q: float | None
+    xi_c: float | None
+    measured_xi_c: float | None = None
+    q_star_reason: str | None = None
+    xi_q_reason: str | None = None
+    xi_c_reason: str | None = None
+    measured_xi_c_reason: str | None = None
+    fit_first_layer: int | None = None
+    fit_last_layer: int | None = None
+    measured_c: list[float] | None = None
+    theory_c: list[float] | None = None
+    noise_floor: list[float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PhaseResult:
+    """`nninit phase`: every cell, the critical line at each sigma_b2 of the
+    grid ({sigma_b2, sigma_w2, q_star}, sigma_w2 None with `reason` where no
+    finite q* has chi_1 = 1), and the trainability probe's rows."""
+
+    config: dict[str, Any]
+    cells: list[PhaseCell]
+    critical: list[dict[str, Any]]
+    training: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "act": self.config["act"],
+            "cells": [c.to_dict() for c in self.cells],
+            "critical": self.critical,
+        }
+        if self.config.get("train_depths"):
+            d["training"] = self.training
+        return d

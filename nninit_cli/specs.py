@@ -210,6 +210,7 @@ def net_flags(**defaults: Any) -> list[Flag]:
         "gain": "auto",
         "bias": "none",
         "no_bias": False,
+        "bias_std": 0.0,
         "layers": 100,
         "width": 256,
         "batch_size": 16,
@@ -278,7 +279,8 @@ def net_flags(**defaults: Any) -> list[Flag]:
             d["gain"],
             "xavier, kaiming, orthogonal: a number > 0, 'auto' (the activation's gain: "
             "torch's calculate_gain, else the fixed-point gain 1/sqrt(E[f(z)^2])) or 'torch' "
-            "(torch's own default: xavier 1, kaiming sqrt(2), orthogonal 1).",
+            "(torch's own default: xavier 1, kaiming sqrt(2), orthogonal 1). kaiming-normal draws "
+            "N(0, gain^2/fan_in): the gain is the papers' sigma_w.",
         ),
         Flag(
             "bias",
@@ -287,6 +289,14 @@ def net_flags(**defaults: Any) -> list[Flag]:
             "Every bias set to this number, 'none' (no bias) or 'default' (nn.Linear's U(+-1/sqrt(fan_in))).",
         ),
         Flag("no-bias", boolean, d["no_bias"], "Layers without bias (same as --bias none).", kind="bool"),
+        Flag(
+            "bias-std",
+            float_range(0.0, 1e6),
+            d["bias_std"],
+            "Biases drawn N(--bias, S^2), sigma_b of the mean-field papers (>= 0; --bias defaults to 0 "
+            "with it; not with --bias none or default).",
+            kind="float",
+        ),
         Flag(
             "layers",
             int_range(1, 100_000),
@@ -460,11 +470,28 @@ def resolve(
         wheres[flag.key] = where
     if "no-bias" in typed and typed["no-bias"] and "bias" in typed:
         raise SpecError("--no-bias", "cannot be combined with --bias; use one of them")
+    if out.get("bias_std", 0.0) > 0:
+        _random_bias_mean(out, wheres)
     if out.get("arch") == "mlp":  # named where it was set: the command line or a config file
         for key in RESMLP_ONLY:
             if key in out and out[key] != NetSpec.__dataclass_fields__[key].default:
                 raise SpecError(wheres[key], "applies to --arch resmlp only (add --arch resmlp)")
     return out
+
+
+def _random_bias_mean(out: dict[str, Any], wheres: Mapping[str, str]) -> None:
+    """--bias-std S draws biases N(B, S^2) around a numeric --bias B: 0 where
+    --bias was left at its default none; an explicit none (or --no-bias) or
+    default (nn.Linear's uniform draw) leaves no number to centre them on."""
+    bias = "none" if out.get("no_bias") else out["bias"]
+    if isinstance(bias, float):
+        return
+    if bias == "none" and not out.get("no_bias") and wheres["bias"].endswith("(default)"):
+        out["bias"] = 0.0
+        return
+    given = "--no-bias" if out.get("no_bias") else f"--bias {bias}"
+    rule = "draws biases N(--bias, S^2) and needs a numeric --bias (0 if left out)"
+    raise SpecError(wheres["bias_std"], f"{rule}, not {given}")
 
 
 # ---------------------------------------------------------------------------
@@ -493,6 +520,7 @@ class NetSpec:
     gain: float | None = None
     gain_source: str | None = None
     bias: str | float = "none"  # a number, "none" or "default"
+    bias_std: float = 0.0  # > 0: biases drawn N(bias, bias_std^2) (bias then a number)
     layers: int = 100
     width: int = 256
     batch_size: int = 16
@@ -609,6 +637,7 @@ def net_spec(values: Mapping[str, Any], act: str | None = None) -> NetSpec:
         gain=gain,
         gain_source=source,
         bias=bias,
+        bias_std=values.get("bias_std", 0.0),
         layers=values["layers"],
         width=values["width"],
         batch_size=values["batch_size"],
@@ -659,10 +688,12 @@ class StdTraceSpec:
     vanish_ratio: float = 1e-3  # below this: vanishing
     dead_frac: float = 0.99  # a layer with this fraction of exact zeros: dead
     fail_on: tuple[str, ...] = ()
+    input_corr: float = 0.0  # the input rows' pairwise correlation (0: independent rows)
 
     def to_dict(self) -> dict[str, Any]:
         d = self.net.to_dict()
         d.update(
+            input_corr=self.input_corr,
             backward=self.backward,
             explode_ratio=self.explode_ratio,
             vanish_ratio=self.vanish_ratio,
@@ -684,6 +715,13 @@ def std_trace_flags() -> list[Flag]:
             "Also backpropagate a random N(0,1) gradient and report its std and each weight's gradient norm.",
             kind="bool",
         ),
+        Flag(
+            "input-corr",
+            float_range(0.0, 1.0, hi_open=True),
+            0.0,
+            "Correlation C between the input rows, in [0, 1): x = sqrt(C) z_shared + sqrt(1-C) z_own.",
+            kind="float",
+        ),
         *verdict_flags(
             STD_TRACE_VERDICTS,
             explode=(1e3, "Verdict exploding when final/input std is above this (> 1)."),
@@ -702,6 +740,7 @@ def std_trace_spec(given: Mapping[str, Any], config: Path | None = None) -> StdT
         vanish_ratio=values["vanish_ratio"],
         dead_frac=values["dead_frac"],
         fail_on=values["fail_on"],
+        input_corr=values["input_corr"],
     )
     resources.require(resources.std_trace(spec.net, spec.backward))
     return spec
@@ -1684,4 +1723,334 @@ def coord_check_spec(given: Mapping[str, Any], config: Path | None = None) -> Co
         fail_on=values["fail_on"],
     )
     resources.require(resources.coord_check(spec))
+    return spec
+
+
+# ---------------------------------------------------------------------------
+# jacobian
+
+JACOBIAN_VERDICTS = ("isometric", "anisotropic", "exploding", "vanishing", "nonfinite")
+
+
+@dataclass(frozen=True)
+class JacobianSpec:
+    """`nninit jacobian`: the input-output Jacobian of std-trace's stack (the
+    same weights for the same flags and seed) at `samples` N(0, input_std^2)
+    inputs; `net.batch_size` is `samples` (LSUV fits on those inputs)."""
+
+    net: NetSpec
+    samples: int = 4
+    input_std: float = 1.0
+    spread_tol: float = 0.1  # var / mean^2 of the squared singular values below this: isometric
+    explode_ratio: float = 1e3  # rms singular value above this: exploding
+    vanish_ratio: float = 1e-3  # below this: vanishing
+    fail_on: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.net.to_dict()
+        del d["batch_size"]  # the inputs are --samples
+        d.update(
+            samples=self.samples,
+            input_std=self.input_std,
+            spread_tol=self.spread_tol,
+            explode_ratio=self.explode_ratio,
+            vanish_ratio=self.vanish_ratio,
+            fail_on=list(self.fail_on),
+        )
+        return d
+
+
+def jacobian_flags() -> list[Flag]:
+    base = [
+        f
+        for f in net_flags(act="linear", init="kaiming-normal", layers=32, width=256)
+        if f.name != "batch-size"  # --samples
+    ]
+    return [
+        *base,
+        Flag(
+            "samples",
+            int_range(1, 10_000),
+            4,
+            "Inputs at which the Jacobian is taken (the first rows of std-trace's batch).",
+            kind="int",
+        ),
+        Flag(
+            "input-std",
+            float_range(0.0, 1e6, lo_open=True),
+            1.0,
+            "Std of the N(0, S^2) inputs: sets the first layer's pre-activation variance q.",
+            kind="float",
+        ),
+        Flag(
+            "spread-tol",
+            float_range(0.0, 1e6, lo_open=True),
+            0.1,
+            "Verdict isometric when the spread (var / mean^2 of the squared singular values, all "
+            "samples pooled) is below this, else anisotropic; one Gaussian layer's is 1.",
+            kind="float",
+            panel=OUTPUT,
+        ),
+        Flag(
+            "explode-ratio",
+            float_range(1.0, 1e300, lo_open=True),
+            1e3,
+            "Verdict exploding when the rms singular value is above this (> 1).",
+            kind="float",
+            panel=OUTPUT,
+        ),
+        Flag(
+            "vanish-ratio",
+            float_range(0.0, 1.0, lo_open=True, hi_open=True),
+            1e-3,
+            "Verdict vanishing when the rms singular value is below this, in (0, 1).",
+            kind="float",
+            panel=OUTPUT,
+        ),
+        fail_on_flag(JACOBIAN_VERDICTS),
+    ]
+
+
+def _jacobian_memory(spec: JacobianSpec) -> resources.Estimate:
+    """Every Linear kept (drawn in float32, then cast), the Jacobian's forward
+    tangents (width x width, a few alive at once) and the float64 copy and
+    work space of the SVD; the samples run one at a time."""
+    net, w = spec.net, spec.net.width
+    e = resources.DTYPE_BYTES[net.dtype]
+    per_layer = net.branch_depth if net.residual else 1
+    weights = net.layers * per_layer * w * w * (4 + e)
+    jac = 4 * w * w * e + 3 * w * w * 8
+    drivers = (
+        ("--width", w, (max(w, 1) / 256) ** 2),
+        ("--layers", net.layers, max(net.layers, 1) / 32),
+    )
+    what = f"{net.layers * per_layer} Linears of {w} x {w} and a {w} x {w} Jacobian"
+    return resources.Estimate(weights + jac, what, drivers)
+
+
+def jacobian_spec(given: Mapping[str, Any], config: Path | None = None) -> JacobianSpec:
+    values = resolve("jacobian", jacobian_flags(), given, config)
+    net = net_spec({**values, "batch_size": values["samples"]})
+    if net.norm == "batch":
+        raise SpecError("--norm", "batch couples a batch's inputs: one input's Jacobian needs none or layer")
+    spec = JacobianSpec(
+        net=net,
+        samples=values["samples"],
+        input_std=values["input_std"],
+        spread_tol=values["spread_tol"],
+        explode_ratio=values["explode_ratio"],
+        vanish_ratio=values["vanish_ratio"],
+        fail_on=values["fail_on"],
+    )
+    resources.require(_jacobian_memory(spec))
+    return spec
+
+
+# ---------------------------------------------------------------------------
+# phase
+
+PHASE_MAX_CELLS = 100_000  # theory: ~0.1 ms a cell, so 10 s at most
+PHASE_MAX_AXIS = 10_000
+
+
+def variance_axis(positive: bool) -> Parser:
+    """--sigma-w2 / --sigma-b2: a comma list of variances or lo:hi:n (n
+    evenly spaced values from lo to hi, both included); sorted, duplicates
+    dropped.  `positive`: every value > 0 (sigma_w2), else >= 0 (sigma_b2)."""
+    bound = "> 0" if positive else ">= 0"
+    rule = f"must be a comma list of numbers {bound} (at most 1e6) or lo:hi:n (lo <= hi, n from 1 to 10000)"
+
+    def check(x: float) -> float:
+        if (x <= 0 if positive else x < 0) or x > 1e6:
+            raise ValueError(f"{rule}; got {x:g}")
+        return x
+
+    def parse(raw: Any) -> tuple[float, ...]:
+        if isinstance(raw, str) and raw.count(":") == 2:
+            lo_t, hi_t, n_t = (t.strip() for t in raw.split(":"))
+            try:
+                lo, hi, n = check(_number(lo_t)), check(_number(hi_t)), int(n_t)
+            except ValueError as e:
+                raise ValueError(str(e) if rule in str(e) else f"{rule}, got {raw!r}") from None
+            if lo > hi or not 1 <= n <= PHASE_MAX_AXIS or (n == 1 and lo != hi):
+                raise ValueError(f"{rule} (n = 1 needs lo = hi), got {raw!r}")
+            values = [lo + (hi - lo) * k / (n - 1) for k in range(n)] if n > 1 else [lo]
+        else:
+            items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+            try:
+                values = [check(_number(str(i).strip())) for i in items if str(i).strip()]
+            except ValueError as e:
+                raise ValueError(str(e) if rule in str(e) else f"{rule}, got {raw!r}") from None
+        if not values:
+            raise ValueError(f"{rule}, got {raw!r}")
+        return tuple(sorted(set(values)))
+
+    return parse
+
+
+def depth_list(raw: Any) -> tuple[int, ...]:
+    """--train-depths 4,8,16: Linear layers per trained MLP (2 to 1000); () for none."""
+    items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+    rule = "must be a comma list of depths from 2 to 1000 (Linear layers per MLP)"
+    out = []
+    for item in items:
+        text = str(item).strip()
+        if not text:
+            continue
+        if isinstance(item, bool) or not (isinstance(item, int) or _digits(text)) or not 2 <= int(text) <= 1000:
+            raise ValueError(f"{rule}, got {raw!r}")
+        out.append(int(text))
+    return tuple(sorted(set(out)))
+
+
+@dataclass(frozen=True)
+class PhaseSpec:
+    """`nninit phase`: the infinite-width theory over a grid of (sigma_w2,
+    sigma_b2) for one activation; optionally each cell measured in a stack of
+    `width` x `layers` over `seeds`, and a trainability probe over
+    `train_depths` x sigma_w2 at the first sigma_b2."""
+
+    act: str = "tanh"
+    negative_slope: float = 0.01
+    sigma_w2: tuple[float, ...] = ()
+    sigma_b2: tuple[float, ...] = ()
+    measure: bool = False
+    width: int = 1024
+    layers: int = 40
+    input_corr: float = 0.99
+    seeds: tuple[int, ...] = (0, 1, 2)
+    train_depths: tuple[int, ...] = ()
+    train_epochs: int = 5
+    train_width: int = 64
+    train_lr: float = 0.01
+    dataset: str = "digits"
+    workers: int = 1
+
+    @property
+    def cells(self) -> int:
+        return len(self.sigma_w2) * len(self.sigma_b2)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        del d["workers"]  # where the units run, not what they compute
+        for k in ("sigma_w2", "sigma_b2", "seeds", "train_depths"):
+            d[k] = list(d[k])
+        d["seed"] = self.seeds[0]
+        return d
+
+
+PHASE_DATASETS = ("digits", "moons", "circles")
+
+
+def phase_flags() -> list[Flag]:
+    shared = reworded(
+        _shared("act", "negative-slope", "seed", act="tanh"),
+        act=f"The activation: {registry.act_choices()}.",
+        seed="First seed; --measure and the training probe use --seeds consecutive seeds from it.",
+    )
+    return [
+        *shared[:2],
+        Flag(
+            "sigma-w2",
+            variance_axis(positive=True),
+            "1:4:13",
+            "Weight variances sigma_w^2 (weights N(0, sigma_w^2 / fan_in)): a comma list or lo:hi:n "
+            "(n values from lo to hi, both included).",
+        ),
+        Flag(
+            "sigma-b2",
+            variance_axis(positive=False),
+            "0.05",
+            "Bias variances sigma_b^2 (biases N(0, sigma_b^2)): a comma list or lo:hi:n.",
+        ),
+        Flag(
+            "measure",
+            boolean,
+            False,
+            "Also run every cell's stack (--layers x --width, --seeds) and fit the measured xi_c.",
+            kind="bool",
+        ),
+        Flag("width", int_range(2, 16_384), 1024, "--measure: units per layer.", kind="int"),
+        Flag("layers", int_range(2, 10_000), 40, "--measure: Linear layers in the stack.", kind="int"),
+        Flag(
+            "input-corr",
+            float_range(-1.0, 1.0, lo_open=True, hi_open=True),
+            0.99,
+            "--measure: the correlation of the two inputs' layer-0 pre-activations (variance q*), "
+            "in (-1, 1).",
+            kind="float",
+        ),
+        Flag("seeds", int_range(1, 1000), 3, "Seeds (--measure averages c_l over them).", kind="int"),
+        shared[2],
+        Flag(
+            "train-depths",
+            depth_list,
+            (),
+            "Trainability probe: train MLPs of these depths (comma list) at every --sigma-w2 "
+            "(at the first --sigma-b2) and report their accuracy.",
+        ),
+        Flag("train-epochs", int_range(1, 10_000), 5, "Training probe: epochs per MLP.", kind="int"),
+        Flag("train-width", int_range(1, 4096), 64, "Training probe: units per hidden layer.", kind="int"),
+        Flag(
+            "train-lr",
+            float_range(0.0, 1e6, lo_open=True),
+            0.01,
+            "Training probe: SGD learning rate (minibatches of 64).",
+            kind="float",
+        ),
+        Flag(
+            "dataset",
+            choice(*PHASE_DATASETS),
+            "digits",
+            "Training probe's data: digits (8x8, 10 classes, ships with scikit-learn), moons or circles.",
+        ),
+        Flag(
+            "workers",
+            int_range(1, 256),
+            1,
+            "Run the training probe's units in this many local processes (1: in this one). Same numbers.",
+            kind="int",
+            panel=RUN,
+        ),
+    ]
+
+
+def phase_spec(given: Mapping[str, Any], config: Path | None = None) -> PhaseSpec:
+    v = resolve("phase", phase_flags(), given, config)
+    cells = len(v["sigma_w2"]) * len(v["sigma_b2"])
+    if cells > PHASE_MAX_CELLS:
+        flag = "--sigma-w2" if len(v["sigma_w2"]) >= len(v["sigma_b2"]) else "--sigma-b2"
+        raise SpecError(
+            flag,
+            f"--sigma-w2 x --sigma-b2 make {len(v['sigma_w2'])} x {len(v['sigma_b2'])} = {cells} cells; "
+            f"at most {PHASE_MAX_CELLS}",
+        )
+    if v["seed"] + v["seeds"] - 1 > 2**63 - 1:
+        raise SpecError("--seed", f"--seed + --seeds - 1 must be at most {2**63 - 1} (seeds are consecutive)")
+    spec = PhaseSpec(
+        act=v["act"],
+        negative_slope=v["negative_slope"],
+        sigma_w2=v["sigma_w2"],
+        sigma_b2=v["sigma_b2"],
+        measure=v["measure"],
+        width=v["width"],
+        layers=v["layers"],
+        input_corr=v["input_corr"],
+        seeds=tuple(range(v["seed"], v["seed"] + v["seeds"])),
+        train_depths=v["train_depths"],
+        train_epochs=v["train_epochs"],
+        train_width=v["train_width"],
+        train_lr=v["train_lr"],
+        dataset=v["dataset"],
+        workers=v["workers"],
+    )
+    if spec.measure:
+        n = spec.width
+        # one layer's N(0, 1) draw in float32 and its float64 copy, beside every cell's pair of signals
+        need = 12 * n * n + 2 * cells * 2 * n * 8 * 3
+        resources.require(
+            resources.Estimate(
+                need, f"a {n} x {n} layer and {cells} cells' signals", (("--width", n, (n / 1024) ** 2),)
+            )
+        )
     return spec

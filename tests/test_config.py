@@ -15,6 +15,8 @@ from nninit_cli.specs import (
     grad_norms_spec,
     init_compare_spec,
     init_hist_spec,
+    phase_spec,
+    jacobian_spec,
     std_trace_spec,
     train_spec,
 )
@@ -77,6 +79,8 @@ def test_every_preset_has_a_command_and_description(path):
         "activations": activations_spec,
         "init-hist": init_hist_spec,
         "coord-check": coord_check_spec,
+        "phase": phase_spec,
+        "jacobian": jacobian_spec,
     }
     builders[data["command"]]({}, path)  # validates every key
 

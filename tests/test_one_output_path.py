@@ -45,6 +45,8 @@ CHEAP = {
     "init-hist": ["--samples", "100", "--bins", "5", "--fan-in", "10", "--fan-out", "10"],
     "list": [],
     "coord-check": ["--widths", "8,16", "--seeds", "2", "--steps", "1"],
+    "phase": ["--sigma-w2", "1,2.5", "--sigma-b2", "0,0.05"],
+    "jacobian": ["--layers", "3", "--width", "8", "--samples", "2"],
 }
 
 
@@ -95,6 +97,8 @@ JSON_ROWS = {
     "init-hist": lambda d: d["inits"],
     "list": _list_rows,
     "coord-check": _coord_rows,
+    "phase": lambda d: d["cells"],
+    "jacobian": lambda d: d["samples"],
 }
 # A setting the JSON config records under another name (python names).
 RECORDED_AS = {
@@ -106,7 +110,12 @@ RECORDED_AS = {
 }
 # where a grid runs, not what it computes: left out so that the JSON is the
 # same bytes whatever the executor (tests/test_init_compare.py holds it to that)
-NOT_RECORDED = {("init-compare", "workers"), ("init-compare", "executor"), ("init-compare", "ray_address")}
+NOT_RECORDED = {
+    ("init-compare", "workers"),
+    ("init-compare", "executor"),
+    ("init-compare", "ray_address"),
+    ("phase", "workers"),
+}
 
 
 def declared(name: str):
@@ -221,6 +230,8 @@ def test_plot_is_offered_where_there_is_a_figure_and_refused_elsewhere(invoke, t
         "activations",
         "init-hist",
         "coord-check",
+        "jacobian",
+        "phase",
     }
     for name in sorted(set(COMMANDS) - set(FIGURES)):
         r = invoke(name, "--plot", str(tmp_path / "f.png"))

@@ -23,8 +23,10 @@ from nninit_cli.cli import (
     coord_check,
     grad_norms,
     init_compare,
+    jacobian,
     lessons,
     list_cmd,
+    phase,
     run_preset,
     std_trace,
     train,
@@ -64,6 +66,8 @@ app.command("grad-norms")(grad_norms.command)
 app.command("init-compare")(init_compare.command)
 app.command("train")(train.command)
 app.command("coord-check")(coord_check.command)
+app.command("phase")(phase.command)
+app.command("jacobian")(jacobian.command)
 app.command("eval")(train.eval_command)
 app.command("gain")(lessons.gain_command)
 app.command("activations")(lessons.activations_command)

@@ -150,3 +150,13 @@ def coord_check_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
                     }
                 )
     return rows
+
+
+def jacobian_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per input: its Jacobian's spectrum (the pooled one is the JSON's)."""
+    return list(results["samples"])
+
+
+def phase_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per cell; the per-layer lists (measured_c, theory_c, noise_floor) are left to JSON."""
+    return [{k: v for k, v in cell.items() if not isinstance(v, list)} for cell in results["cells"]]

@@ -651,3 +651,126 @@ def coord_check_figure(res: Any) -> Any:
 
 def coord_check_plot(res: Any, path: Path) -> None:
     save(coord_check_figure(res), path)
+
+
+def jacobian_figure(res: Any) -> Any:
+    """The histogram of the singular values (all inputs pooled) on a log axis,
+    s = 1 and the rms s marked; the spread beside the theory's in the title."""
+    from nninit_cli.render.table import jacobian_title
+
+    h = res.histogram
+    fig = figure(figsize=(7.0, 4.2), layout="constrained")
+    ax = fig.subplots()
+    if h["counts"]:
+        edges = [10**e for e in h["log10_edges"]]
+        widths = [b - a for a, b in zip(edges, edges[1:], strict=False)]
+        ax.bar(edges[:-1], h["counts"], width=widths, align="edge", color="#e4007f", label="singular values")
+        ax.set_xscale("log")
+        ax.axvline(1.0, color="black", ls="--", lw=1, label="s = 1 (isometry)")
+        if res.pooled.rms is not None and res.pooled.rms > 0:
+            ax.axvline(res.pooled.rms, color="0.4", ls=":", lw=1.5, label=f"rms s = {_short(res.pooled.rms)}")
+    else:
+        ax.text(0.5, 0.5, "no finite singular values", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("singular value s of d output / d input (log scale)")
+    ax.set_ylabel("count (all inputs)")
+    ax.grid(True, alpha=0.3)
+    spread = "-" if res.pooled.spread is None else _short(res.pooled.spread)
+    theory = res.theory["spread"]
+    line = f"spread var(s^2)/mean(s^2)^2 = {spread}"
+    line += "" if theory is None else f" (theory {_short(theory)})"
+    hidden = f"; {h['at_rounding']} more at rounding level, not shown" if h["at_rounding"] else ""
+    fig.suptitle(
+        f"{jacobian_title(res.config)}\n{line}; verdict: {', '.join(res.verdicts)}{hidden}", fontsize="small"
+    )
+    _legend_below(fig, ax, ncol=3)
+    return fig
+
+
+def jacobian_plot(res: Any, path: Path) -> None:
+    save(jacobian_figure(res), path)
+
+
+def _phase_xi_panel(ax: Any, res: Any) -> None:
+    """xi_c over (sigma_w2, sigma_b2) on a log colour scale (grey: q* infinite)
+    with the critical line; with one sigma_b2, xi_c and xi_q against sigma_w2."""
+    import numpy as np
+    from matplotlib.colors import LogNorm
+
+    c = res.config
+    sw, sb = c["sigma_w2"], c["sigma_b2"]
+    line = [(p["sigma_w2"], p["sigma_b2"]) for p in res.critical if p["sigma_w2"] is not None]
+    if len(sb) == 1:
+        for key, label, style in (("xi_c", "xi_c (theory)", "-"), ("xi_q", "xi_q (theory)", "--")):
+            ax.plot(sw, _finite([getattr(cell, key) for cell in res.cells]), style, label=label)
+        fits = [(cell.sigma_w2, cell.measured_xi_c) for cell in res.cells if cell.measured_xi_c is not None]
+        if fits:
+            ax.plot(*zip(*fits, strict=True), "o", color="C3", label=f"xi_c measured (width {c['width']})")
+        for x, _ in line:
+            ax.axvline(x, color="0.3", lw=0.8, ls=":", label=f"critical sigma_w2 = {x:.4f}")
+        ax.set_yscale("log")
+        ax.set_xlabel("sigma_w^2")
+        ax.set_ylabel("depth scale (layers)")
+        ax.set_title(f"sigma_b^2 = {sb[0]:g}", fontsize="small")
+        ax.legend(fontsize="small")
+        ax.grid(True, alpha=0.3)
+        return
+    xi = np.full((len(sb), len(sw)), np.nan)
+    col, row = {v: i for i, v in enumerate(sw)}, {v: j for j, v in enumerate(sb)}
+    unbounded = np.zeros_like(xi)
+    for cell in res.cells:
+        j, i = row[cell.sigma_b2], col[cell.sigma_w2]
+        if cell.phase == "unbounded":
+            unbounded[j, i] = 1
+        else:
+            xi[j, i] = 1e4 if cell.xi_c is None else max(cell.xi_c, 0.1)
+    mesh = ax.pcolormesh(sw, sb, np.ma.masked_invalid(xi), shading="nearest", cmap="viridis",
+                         norm=LogNorm(vmin=0.5, vmax=1e3, clip=True))  # fmt: skip
+    if unbounded.any():
+        ax.pcolormesh(sw, sb, np.ma.masked_equal(unbounded, 0), shading="nearest", cmap="Greys", vmin=0, vmax=2)
+    if line:
+        ax.plot(*zip(*line, strict=True), color="white", lw=1.5, label="critical line (chi_1 = 1)")
+        ax.legend(fontsize="small", loc="upper left")
+    ax.figure.colorbar(mesh, ax=ax, label="xi_c (layers)")
+    pad = (sw[-1] - sw[0]) / max(2 * (len(sw) - 1), 1)
+    ax.set_xlim(sw[0] - pad, sw[-1] + pad)  # the line may leave the grid: the grid is what was asked
+    ax.set_xlabel("sigma_w^2")
+    ax.set_ylabel("sigma_b^2")
+
+
+def _phase_training_panel(ax: Any, res: Any) -> None:
+    """Dev accuracy over (sigma_w2, depth) with 6 xi_c drawn over it."""
+    import numpy as np
+
+    c = res.config
+    sw, depths = c["sigma_w2"], c["train_depths"]
+    acc = np.full((len(depths), len(sw)), np.nan)
+    for r in res.training:
+        acc[depths.index(r["depth"]), sw.index(r["sigma_w2"])] = r["accuracy"]
+    mesh = ax.pcolormesh(sw, depths, acc, shading="nearest", cmap="magma", vmin=0, vmax=1)
+    six = [(r["sigma_w2"], r["six_xi_c"]) for r in res.training if r["depth"] == depths[0]]
+    ax.plot([s for s, _ in six], [x if x is not None else math.nan for _, x in six], color="cyan", lw=1.5,
+            label="6 xi_c")  # fmt: skip
+    ax.set_ylim(0, max(depths) * 1.05)
+    ax.figure.colorbar(mesh, ax=ax, label="dev accuracy")
+    ax.set_xlabel("sigma_w^2")
+    ax.set_ylabel("depth (Linear layers)")
+    ax.set_title(f"trained {c['train_epochs']} epochs on {c['dataset']}, sigma_b^2 = {c['sigma_b2'][0]:g}",
+                 fontsize="small")  # fmt: skip
+    ax.legend(fontsize="small", loc="upper right")
+
+
+def phase_figure(res: Any) -> Any:
+    from nninit_cli.render.table import phase_title
+
+    panels = 2 if res.training else 1
+    fig = figure(figsize=(5.6 * panels, 4.4), layout="constrained")
+    axes = fig.subplots(1, panels, squeeze=False)[0]
+    _phase_xi_panel(axes[0], res)
+    if res.training:
+        _phase_training_panel(axes[1], res)
+    fig.suptitle(phase_title(res.config, len(res.cells)), fontsize="small")
+    return fig
+
+
+def phase_plot(res: Any, path: Path) -> None:
+    save(phase_figure(res), path)

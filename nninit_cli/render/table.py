@@ -257,7 +257,29 @@ def _resmlp_trace_tables(res: StdTraceResult, every: int | None, show_all: bool)
     tables: list[Any] = [title, resmlp_block(c), t, legend]
     if res.backward:
         tables += _backward_table(rows, shown, ("block", "grad std (stream)", "|dL/dW| branch (L2)"))
-    return tables
+    return tables + _correlation_table(res, shown, "block", "streams")
+
+
+def _correlation_table(res: StdTraceResult, shown: list[int], unit: str, what: str) -> list[Any]:
+    """Per shown row, the mean cosine between the batch's examples and the
+    c-map's; nothing for a batch of one."""
+    if res.input_corr is None:
+        return []
+    g = Grid([Col(unit), Col("cosine"), Col("c-map")])
+    prev = 0
+    for i in shown:
+        if i != prev + 1:
+            g.add_gap()
+        r = res.layers[i - 1]
+        g.add_row(str(i), num(r.corr), num(r.predicted_corr))
+        prev = i
+    head = (
+        f"cosine between examples: mean over pairs, of their {what}; c-map: theory from the "
+        f"input's {num(res.input_corr)}"
+    )
+    if res.predicted_corr_note:
+        head += f" (c-map: {res.predicted_corr_note})"
+    return [head, g]
 
 
 def _backward_table(rows: list[Any], shown: list[int], headers: tuple[str, str, str]) -> list[Any]:
@@ -307,7 +329,7 @@ def std_trace_tables(res: StdTraceResult, every: int | None, show_all: bool) -> 
     tables: list[Any] = [title, t]
     if res.backward:
         tables += _backward_table(res.layers, shown, ("layer", "grad std (output)", "|dL/dW| (L2)"))
-    return tables
+    return tables + _correlation_table(res, shown, "layer", "pre-activations")
 
 
 def std_trace_summary(res: StdTraceResult) -> str:
@@ -881,4 +903,216 @@ def coord_check_summary(res: Any) -> str:
             f"\nnote: the change since step 0 shrinks with width in {', '.join(lazy)}: "
             "features barely move in wide models (lazy training)"
         )
+    return line
+
+
+# ---------------------------------------------------------------------------
+# jacobian
+
+JACOBIAN_ROWS = 20  # inputs shown one by one; beyond, the first 20 and the pooled row
+
+
+def jacobian_title(c: dict[str, Any]) -> str:
+    arch = f"resmlp, {_count(c['layers'], 'block')}" if c.get("arch") == "resmlp" else f"{c['layers']} layers"
+    gain = f" (gain {c['gain']:.4g})" if c.get("gain") is not None else ""
+    return (
+        f"jacobian: {arch} x {c['width']}, act {c['act']}, init {c['init']}{gain}, "
+        f"{_count(c['samples'], 'input')} N(0, {c['input_std']:g}^2), seed {c['seed']}, {c['dtype']}"
+    )
+
+
+def _spectrum_cells(s: Any) -> list[str]:
+    cond = "singular" if s.condition is None and s.condition_reason else num(s.condition)
+    return [num(s.mean_sq), num(s.spread), num(s.min), num(s.max), cond]
+
+
+def jacobian_tables(res: Any) -> list[Any]:
+    """Per input and pooled: mean s^2, spread, min and max s, condition
+    number; then the theory's row and what it assumes."""
+    t = Grid([Col("input", "left"), Col("mean s^2"), Col("spread"), Col("min s"), Col("max s"), Col("cond")])
+    for row in res.samples[:JACOBIAN_ROWS]:
+        t.add_row(str(row.sample), *_spectrum_cells(row.spectrum))
+    if len(res.samples) > JACOBIAN_ROWS:
+        t.add_gap()
+    t.add_row("all", *_spectrum_cells(res.pooled), style="bold")
+    th = res.theory
+    t.add_row("theory", num(th["mean_sq"]), num(th["spread"]), "-", "-", "-")
+    notes = [
+        "s: singular values of J = d output / d input; spread: var(s^2) / mean(s^2)^2; "
+        "cond: max s / min s (singular: min s at rounding level)."
+    ]
+    if th["mean_sq_reason"] is None:
+        notes.append("theory, infinite width: mean s^2 = product over layers of chi_1 = v E[phi'(h)^2];")
+    else:
+        notes.append(f"theory: no mean s^2 ({th['mean_sq_reason']});")
+    if th["spread"] is not None:
+        v_w = "1 (Marchenko-Pastur)" if th["weights"] == "gaussian" else "0"
+        notes.append(
+            f"spread = sum over layers of v_W + E[phi'^4] / E[phi'^2]^2 - 1, v_W = {v_w} for "
+            f"{th['weights']} weights (free probability; Pennington et al. 2017)."
+        )
+    else:
+        notes.append(f"no spread ({th['spread_reason']}).")
+    return [jacobian_title(res.config), t, " ".join(notes)]
+
+
+def jacobian_summary(res: Any) -> str:
+    """The verdict, the spread against --spread-tol and the theory, the rms s."""
+    c, p = res.config, res.pooled
+    head = f"verdict: {', '.join(res.verdicts)}"
+    if p.reason is not None:
+        return f"{head}: {p.reason} ({c['dtype']} overflow; try --dtype float64)"
+    parts = []
+    if p.spread is not None:
+        op = "<" if p.spread < c["spread_tol"] else ">="
+        theory = res.theory["spread"]
+        parts.append(
+            f"spread {num(p.spread)} {op} {c['spread_tol']:g} (--spread-tol)"
+            + ("" if theory is None else f", theory {num(theory)}")
+        )
+    parts.append(f"rms singular value {num(p.rms)}")
+    return f"{head}: " + "; ".join(parts)
+
+
+# ---------------------------------------------------------------------------
+# phase
+
+PHASE_ROWS = 40  # a grid of more cells is summarised unless --all
+PHASE_MARKS = {"ordered": ".", "critical": "|", "chaotic": "#", "unbounded": "^"}
+
+
+def _evenly(n: int, most: int) -> list[int]:
+    """At most `most` of 0..n-1, evenly spaced, the first and the last included."""
+    if n <= most:
+        return list(range(n))
+    return sorted({round(k * (n - 1) / (most - 1)) for k in range(most)})
+
+
+def phase_title(c: dict[str, Any], cells: int) -> str:
+    def axis(values: list[float]) -> str:
+        if len(values) <= 4:
+            return ",".join(f"{v:g}" for v in values)
+        return f"{values[0]:g} to {values[-1]:g} ({len(values)})"
+
+    act = c["act"] + (f" (slope {c['negative_slope']:g})" if c["act"] == "lrelu" else "")
+    return f"phase: {act}, sigma_w2 {axis(c['sigma_w2'])}, sigma_b2 {axis(c['sigma_b2'])}: {_count(cells, 'cell')}"
+
+
+def _xi(x: float | None, reason: str | None) -> str:
+    if x is not None:
+        return num(x)
+    return "inf" if reason and reason.startswith("infinite") else "-"
+
+
+def _phase_cells(res: Any) -> Grid:
+    measured = bool(res.config["measure"])
+    cols = [Col("sw2"), Col("sb2"), Col("phase", "left"), Col("q*"), Col("chi1"), Col("c*")]
+    cols += [Col("xi_q"), Col("xi_c")]
+    if measured:
+        cols += [Col("xi_c fit"), Col("fit layers")]
+    t = Grid(cols, keep=2)
+    for cell in res.cells:
+        row = [f"{cell.sigma_w2:.4g}", f"{cell.sigma_b2:.4g}", cell.phase, num(cell.q_star), num(cell.chi1)]
+        row += [num(cell.c_star), _xi(cell.xi_q, cell.xi_q_reason), _xi(cell.xi_c, cell.xi_c_reason)]
+        if measured:
+            span = "-" if cell.fit_first_layer is None else f"{cell.fit_first_layer}-{cell.fit_last_layer}"
+            row += [num(cell.measured_xi_c), span]
+        t.add_row(*row)
+    return t
+
+
+def _phase_map(res: Any) -> list[Any]:
+    """One line per sigma_b2, one mark per sigma_w2: the phases at a glance."""
+    c = res.config
+    sw, sb = c["sigma_w2"], c["sigma_b2"]
+    cols, rows = _evenly(len(sw), 60), _evenly(len(sb), 40)
+    by = {(cell.sigma_w2, cell.sigma_b2): cell.phase for cell in res.cells}
+    t = Grid([Col("sb2"), Col(f"sw2 {sw[cols[0]]:g} -> {sw[cols[-1]]:g}", "left")])
+    for j in reversed(rows):
+        t.add_row(num(sb[j]), "".join(PHASE_MARKS[by[(sw[i], sb[j])]] for i in cols))
+    marks = ", ".join(f"{m} {p}" for p, m in PHASE_MARKS.items())
+    shown = f"{len(cols)} of {len(sw)} sigma_w2, {len(rows)} of {len(sb)} sigma_b2"
+    return [f"phase map ({shown}; {marks}):", t]
+
+
+def _critical_table(res: Any) -> Grid:
+    t = Grid([Col("sb2"), Col("sw2 (chi1 = 1)"), Col("q*")])
+    for i in _evenly(len(res.critical), 12):
+        p = res.critical[i]
+        sw2 = "none" if p["sigma_w2"] is None else f"{p['sigma_w2']:.4f}"
+        t.add_row(num(p["sigma_b2"]), sw2, num(p["q_star"]))
+    return t
+
+
+def _training_table(res: Any) -> list[Any]:
+    c = res.config
+    sw = c["sigma_w2"]
+    picked = _evenly(len(sw), 9)
+    cols = [Col("depth")] + [Col(f"{sw[i]:g}") for i in picked]
+    t = Grid(cols)
+    acc = {(r["depth"], r["sigma_w2"]): r for r in res.training}
+    for depth in c["train_depths"]:
+        t.add_row(str(depth), *(f"{100 * acc[(depth, sw[i])]['accuracy']:.0f}%" for i in picked))
+    six = {r["sigma_w2"]: r["six_xi_c"] for r in res.training}
+    t.add_row("6 xi_c", *(num(six[sw[i]]) if six[sw[i]] is not None else "inf" for i in picked))
+    title = (
+        f"trainability: dev accuracy on {c['dataset']} after {_count(c['train_epochs'], 'epoch')} of SGD "
+        f"(lr {c['train_lr']:g}, width {c['train_width']}, sigma_b2 {c['sigma_b2'][0]:g}, "
+        f"mean of {_count(len(c['seeds']), 'seed')}), by depth (rows) and sigma_w2 (columns):"
+    )
+    return [title, t]
+
+
+def phase_tables(res: Any, show_all: bool) -> list[Any]:
+    """Every cell (or, for a big grid, the phase map), the critical line, and
+    the trainability probe's accuracies."""
+    c = res.config
+    out: list[Any] = [phase_title(c, len(res.cells))]
+    if show_all or len(res.cells) <= PHASE_ROWS:
+        out.append(_phase_cells(res))
+        caption = (
+            "sw2, sb2: sigma_w^2, sigma_b^2; q*: the fixed variance; chi1: the c-map's slope at c = 1; "
+            "c*: the correlation two inputs settle at; xi_q, xi_c: layers for a deviation of q or c to "
+            "shrink by e (inf: critical)"
+        )
+        if c["measure"]:
+            caption += (
+                f"; xi_c fit: from the seeds' mean c_l at width {c['width']} over the fit layers "
+                "(-: no fit, --json says why)"
+            )
+        out.append(caption)
+    else:
+        out += _phase_map(res)
+        out.append(f"{len(res.cells)} cells: --all for a row each, --json for every number")
+    n = len(res.critical)
+    which = "each sigma_b2" if n <= 12 else f"12 of the {n} sigma_b2 (--json: every one)"
+    out += [f"critical line (chi1 = 1) at {which}:", _critical_table(res)]
+    if res.training:
+        out += _training_table(res)
+    return out
+
+
+def phase_summary(res: Any) -> str:
+    """The critical sigma_w2, how many cells in each phase, and the fits."""
+    counts = {p: sum(cell.phase == p for cell in res.cells) for p in PHASE_MARKS}
+    found = [p for p in res.critical if p["sigma_w2"] is not None]
+    if len(found) == 1:
+        line = f"critical sigma_w2 = {found[0]['sigma_w2']:.4f} at sigma_b2 = {found[0]['sigma_b2']:g}"
+        if len(res.critical) > 1:
+            line += f" (none at the other {len(res.critical) - 1} sigma_b2: q* is infinite where chi1 reaches 1)"
+    elif found:
+        line = (
+            f"critical sigma_w2 from {found[0]['sigma_w2']:.4f} (sigma_b2 {found[0]['sigma_b2']:g}) "
+            f"to {found[-1]['sigma_w2']:.4f} (sigma_b2 {found[-1]['sigma_b2']:g})"
+        )
+    else:
+        line = "no critical line: no finite q* has chi1 = 1 at these sigma_b2"
+    line += "; " + ", ".join(f"{n} {p}" for p, n in counts.items() if n)
+    fits = [cell for cell in res.cells if cell.measured_xi_c is not None and cell.xi_c is not None]
+    if res.config["measure"]:
+        if fits:
+            worst = max(abs(cell.measured_xi_c / cell.xi_c - 1) for cell in fits)
+            line += f"\nmeasured xi_c in {len(fits)} cells, within {100 * worst:.0f}% of theory in each"
+        else:
+            line += "\nno cell's xi_c could be fitted (--json says why, per cell)"
     return line
