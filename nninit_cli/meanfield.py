@@ -47,8 +47,9 @@ def _trapezoid(half_width: float, nodes: int) -> tuple[Array, Array]:
 
 
 # The critical line and the tests use the fine rule; a grid of cells the
-# coarse one (h = 0.05, and like the fine one no node at a kink at 0: 1e-4 relative at a kink, spectral for smooth phi),
-# five times cheaper, which is what keeps a 40 x 40 grid fast.
+# coarse one (h = 0.05, and like the fine one no node at a kink at 0: 1e-4
+# relative at a kink, spectral for smooth phi), five times cheaper, which is
+# what keeps a 40 x 40 grid fast.
 FINE = _trapezoid(10.0, 2000)
 COARSE = _trapezoid(10.0, 400)
 _Z, _W = FINE
@@ -59,6 +60,7 @@ _Z2, _W2 = _trapezoid(9.0, 720)
 HERMITE_TERMS = 160  # Mehler series length: tanh's terms are < 1e-12 by k = 60
 CRITICAL_TOL = 1e-2  # |chi_1 - 1| within this: "critical" (xi_c above ~100 layers)
 UNBOUNDED_Q = 1e12  # the q-map's iterates beyond this: q* is infinite
+UNIT_TOL = 1e-8  # a slope this close to 1 is 1 (the quadrature's own error is ~1e-10)
 _DERIV_H = 1e-5
 
 
@@ -111,7 +113,10 @@ def q_map_slope(f: ActFn, q: Array, sigma_w2: Array, rule: tuple[Array, Array] =
     with np.errstate(over="ignore", invalid="ignore"):
         u = s[..., None] * z
         y = f(u) * fp(u) * z
-    return np.asarray(sigma_w2) * (y @ w) / s
+    stein = np.asarray(sigma_w2) * (y @ w) / s
+    # at q = 0 (a signal that dies: phi(0) = 0, no bias) the Stein quotient is
+    # 0 / 0; the slope there is sigma_w2 phi'(0)^2 = sigma_w2 E[phi'^2] at q = 0
+    return np.where(q > 1e-12, stein, np.asarray(sigma_w2) * slope_moment(f, q, rule))
 
 
 def q_star(
@@ -123,12 +128,22 @@ def q_star(
     rule: tuple[Array, Array] = FINE,
 ) -> Array:
     """The fixed point the q-map reaches from q0, for every cell at once
-    (inf where the iterates grow without limit, as ReLU's do above sigma_w2 = 2).
+    (inf where the iterates grow without limit, as ReLU's do from sigma_w2 = 2
+    on when there is a bias).
 
-    Iterates on a tabulated E[phi^2] (log-log interpolation, 2400 points over
-    30 decades), then polishes with Newton steps of the exact quadrature.
+    The q-map is increasing, so its iterates move monotonically to the first
+    root of g(q) = q-map(q) - q on the side g(q0) points to; none there means
+    q* is infinite (g > 0) or 0 (g < 0).  Finding that root directly, rather
+    than iterating, also settles the cells where the iterates crawl (ReLU at
+    sigma_w2 = 2 grows by sigma_b2 a step; tanh at sigma_w2 = 1, sigma_b2 = 0
+    shrinks like 1/l): 4000 iterations left those at q = 401 and 6e-5.  The
+    root is bracketed on a table of E[phi^2] (log-log interpolation, 2400
+    points over 30 decades), bisected there, then polished with Newton steps
+    of the exact quadrature.  `iters` bounds the bisection.
     """
     sw2, sb2 = np.broadcast_arrays(np.asarray(sigma_w2, float), np.asarray(sigma_b2, float))
+    sw2, sb2 = sw2.ravel(), sb2.ravel()
+    shape = np.broadcast(np.asarray(sigma_w2), np.asarray(sigma_b2)).shape
     grid = np.logspace(-15, 15, 2400)
     table = np.maximum(second_moment(f, grid), 1e-300)
     lg, lt = np.log(grid), np.log(table)
@@ -136,25 +151,44 @@ def q_star(
     def m2(q: Array) -> Array:
         return np.exp(np.interp(np.log(np.clip(q, grid[0], grid[-1])), lg, lt))
 
-    q = np.full(sw2.shape, float(q0))
-    for _ in range(iters):
-        nxt = np.minimum(sw2 * m2(q) + sb2, 10 * UNBOUNDED_Q)
-        done = np.abs(nxt - q) <= 1e-13 * np.maximum(q, 1e-300)
-        q = nxt
-        if done.all():
-            break
-    unbounded = q > UNBOUNDED_Q
-    fin = ~unbounded & (q > 1e-14)
+    g0 = sw2 * float(second_moment(f, np.array(q0), rule)) + sb2 - q0
+    still = np.abs(g0) <= 1e-9 * q0  # every q is fixed (linear, ReLU at sigma_w2 = 2 without bias)
+    up = (g0 > 0) & ~still
+    g = sw2[:, None] * table[None, :] + sb2[:, None] - grid[None, :]  # (cells, table)
+    lo = np.zeros(len(sw2))
+    hi = np.full(len(sw2), np.inf)
+    above, below = grid >= q0, grid <= q0
+    for i in np.flatnonzero(up):  # the first q above q0 where g <= 0
+        j = np.flatnonzero(above & (g[i] <= 0))
+        if len(j):
+            lo[i], hi[i] = (grid[j[0] - 1] if j[0] > 0 and grid[j[0] - 1] >= q0 else q0), grid[j[0]]
+    for i in np.flatnonzero(~up & ~still):  # the last q below q0 where g >= 0
+        j = np.flatnonzero(below & (g[i] >= 0))
+        if len(j):
+            lo[i], hi[i] = grid[j[-1]], min(grid[j[-1] + 1], q0)
+        else:
+            hi[i] = 0.0  # g < 0 all the way down: the signal dies, q* = 0
+    bracket = np.isfinite(hi) & (hi > 0) & ~still
+    a, b = lo[bracket], hi[bracket]
+    s_w, s_b = sw2[bracket], sb2[bracket]
+    for _ in range(min(iters, 80)):  # log-bisection on the table: 80 halvings of 2e-3 decades
+        mid = np.sqrt(np.maximum(a, 1e-300) * b)
+        pos = s_w * m2(mid) + s_b - mid > 0
+        a, b = np.where(pos, mid, a), np.where(pos, b, mid)
+    q = np.where(still, q0, np.where(np.isinf(hi), np.inf, 0.0))
+    q[bracket] = np.sqrt(np.maximum(a, 1e-300) * b)
+    q = np.where(q > UNBOUNDED_Q, np.inf, q)
+    fin = np.isfinite(q) & (q > 1e-14) & ~still
     for _ in range(2 if rule is FINE else 1):
         if not fin.any():
             break
         qf = q[fin]
-        g = sw2[fin] * second_moment(f, qf, rule) + sb2[fin] - qf
+        gq = sw2[fin] * second_moment(f, qf, rule) + sb2[fin] - qf
         dg = q_map_slope(f, qf, sw2[fin], rule) - 1.0
-        step = np.where(np.abs(dg) > 1e-9, g / np.where(dg == 0, 1.0, dg), 0.0)
+        step = np.where(np.abs(dg) > 1e-9, gq / np.where(dg == 0, 1.0, dg), 0.0)
         q[fin] = np.maximum(qf - step, 0.0)
     q = np.where(q <= 1e-14, 0.0, q)
-    return np.where(unbounded, np.inf, q)
+    return q.reshape(shape)
 
 
 def hermite_coefficients(
@@ -222,7 +256,7 @@ def _depth_scale(chi: float) -> float:
     """-1 / ln chi: layers for a deviation to shrink by e (inf at chi >= 1)."""
     if not math.isfinite(chi) or chi <= 0:
         return 0.0 if chi == 0 else math.inf
-    return math.inf if chi >= 1.0 else -1.0 / math.log(chi)
+    return math.inf if chi >= 1.0 - UNIT_TOL else -1.0 / math.log(chi)
 
 
 def phase_of(chi1: float | None, tol: float = CRITICAL_TOL) -> str:
@@ -248,7 +282,9 @@ def phase_grid(f: ActFn, sigma_w2: Array, sigma_b2: Array, rule: tuple[Array, Ar
         chi1[fin] = sw2[fin] * slope_moment(f, qs[fin], rule)
         chiq[fin] = q_map_slope(f, qs[fin], sw2[fin], rule)
         chic[fin] = chi1[fin]
-    chaotic = fin & (chi1 > 1.0) & (qs > 0)
+    # chi_1 = 1 to the quadrature's accuracy (ReLU at sigma_w2 = 2, linear at
+    # 1): c* = 1, approached as a power law, not the chaotic branch's c* < 1
+    chaotic = fin & (chi1 > 1.0 + UNIT_TOL) & (qs > 0)
     if chaotic.any():
         idx = np.flatnonzero(chaotic)
         cstar[idx], chic[idx] = _stable_correlation(f, sw2[idx], sb2[idx], qs[idx], rule)
@@ -363,3 +399,143 @@ def critical_line(f: ActFn, sigma_b2: Array, tol: float = 1e-12) -> list[Critica
         q = 0.5 * (lo + hi)
         out.append(CriticalPoint(float(b), float(1.0 / slope_moment(f, np.array(q))), float(q)))
     return out
+
+
+# ---------------------------------------------------------------------------
+# Two inputs through a finite stack: the correlation map layer by layer.
+#
+# std-trace starts from a measured input (any variance, any correlation), so
+# the pair is followed from there rather than from q*: per layer the
+# pre-activations of two examples are Gaussian around the constant bias beta
+# with variance q and covariance q_ab,
+#
+#     q_l = v m_{l-1} + var_b,   q_ab,l = v m_ab,{l-1} + var_b,
+#     m = E[phi(beta + u_a)^2],  m_ab = E[phi(beta + u_a) phi(beta + u_b)],
+#
+# and the cosine of the two pre-activation vectors (over units, uncentred) is
+# (q_ab + beta^2) / (q + beta^2).
+
+# Product trapezoid rule for `pair_moments`: 300 x 300 nodes on [-9, 9]^2,
+# 17 times fewer evaluations of phi than `c_map_2d`'s 720 x 720.
+_PAIR_RULE = _trapezoid(9.0, 300)
+TRACE_CONVERGED = 1e-14  # q and 1 - c both this still (relative): the rest of the trace is constant
+TRACE_MAX_LAYERS = 5000  # quadrature steps at most; a trace still moving beyond has no prediction
+
+
+def pair_moments(
+    f: ActFn, q: float, c: float, mean: float = 0.0, one_minus_c: float | None = None
+) -> tuple[float, float, float]:
+    """(E[phi(u_a)^2], E[phi(u_a) phi(u_b)], E[(phi(u_a) - phi(u_b))^2] / 2) for
+    u_a, u_b Gaussian with mean `mean`, variance q and correlation c.
+
+    Written as u = mean + sqrt(q) (sqrt|c| w + sqrt(1 - |c|) z), w shared by
+    the two and z their own, the cross moment is E_w[g(w) g(+-w)] with g(w) =
+    E_z[phi(u)]: a product rule over (w, z) whose nodes serve all three
+    moments.  For c >= 0 the last is E_w[Var_z phi], computed as a variance,
+    so 1 - c' keeps its relative accuracy however close c is to 1, and the w
+    nodes are refined around the kink at u = 0 (ReLU's, ELU's: every kinked
+    activation nninit has), where that variance changes over a width
+    sqrt((1 - c) / c) in w: ReLU's c-map deviates from the identity by
+    exactly that kink's share, and correlations creep to 1 as 1 / depth^2.
+    `one_minus_c` passes 1 - c where the caller holds it more precisely.
+    On ReLU (against the arc-cosine kernel): 1 - c' to 2e-4 relative from
+    c = 0.5 down to 1 - c = 1e-8, the cross moment to 1e-3 at c < 0; smooth
+    phi to rounding.
+    """
+    omc = 1.0 - c if one_minus_c is None else one_minus_c
+    omc = min(max(omc, 0.0), 2.0)
+    c = 1.0 - omc
+    shared, own = (c, omc) if c >= 0 else (-c, 1.0 - abs(c))  # |c|, 1 - |c|
+    z, wz = _PAIR_RULE
+    s = math.sqrt(max(q, 0.0))
+    a, sd = s * math.sqrt(shared), s * math.sqrt(own)
+    w, ww = _PAIR_RULE if c < 0 or a == 0.0 else _refined(-mean / a, sd / a)
+    m = float(_expect(lambda x: f(mean + x) ** 2, np.array(q)))  # one variable: the fine 1-D rule
+    with np.errstate(over="ignore", invalid="ignore"):
+        y = f(mean + a * w[:, None] + sd * z[None, :])
+        g = y @ wz
+        if c >= 0:
+            half_gap = float(ww @ (((y - g[:, None]) ** 2) @ wz))
+            return m, m - half_gap, half_gap
+        cross = float(ww @ (g * g[::-1]))
+    return m, cross, m - cross
+
+
+def _refined(kink: float, scale: float, nodes: int = 600) -> tuple[Array, Array]:
+    """A rule for E_w over [-9, 9] with nodes dense around `kink` (spacing
+    ~ scale / 40 there) where `scale` is below `_PAIR_RULE`'s spacing: w =
+    kink + scale sinh(t), t on an even grid, so the nodes thin out smoothly
+    (no seam between a fine and a coarse grid, where the trapezoid rule loses
+    its accuracy)."""
+    z = _PAIR_RULE[0]
+    if scale >= z[1] - z[0] or not abs(kink) < z[-1]:
+        return _PAIR_RULE
+    t = np.linspace(math.asinh((z[0] - kink) / scale), math.asinh((z[-1] - kink) / scale), nodes)
+    w = kink + scale * np.sinh(t)
+    weights = np.exp(-0.5 * w**2) * np.cosh(t)
+    weights[0] *= 0.5
+    weights[-1] *= 0.5
+    return w, weights / weights.sum()
+
+
+def cosine_trace(
+    f: ActFn,
+    v: float,
+    beta: float,
+    var_b: float,
+    m2_in: float,
+    cos_in: float,
+    layers: int,
+) -> list[float | None]:
+    """Predicted cosine between two examples' pre-activations at layers 1..L
+    of a stack phi(W x + b) (W of variance v / fan_in, b = beta + N(0, var_b)),
+    from two inputs of mean square m2_in at cosine cos_in.
+
+    None from the layer where a variance leaves float64's range, and beyond
+    TRACE_MAX_LAYERS quadrature steps unless the trace has converged by then
+    (q and 1 - c still to TRACE_CONVERGED): then it is constant.
+    """
+    m, gap = m2_in, (1.0 - cos_in) * m2_in  # per-unit mean square and m - m_ab
+    out: list[float | None] = []
+    prev: tuple[float, float] | None = None
+    for layer in range(layers):
+        q = v * m + var_b
+        dist = v * gap  # q - q_ab
+        if not (math.isfinite(q) and math.isfinite(dist) and q + beta * beta > 0):
+            return out + [None] * (layers - layer)
+        out.append(1.0 - dist / (q + beta * beta))
+        if q <= 0.0:  # every unit sees the bias alone; both examples the same value
+            m, gap = float(f(np.array([beta]))[0]) ** 2, 0.0
+            continue
+        omc = dist / q
+        if prev is not None and _still(prev, (q, omc)):
+            return out + [out[-1]] * (layers - layer - 1)
+        if layer >= TRACE_MAX_LAYERS:
+            return out + [None] * (layers - layer - 1)
+        prev = (q, omc)
+        m, _, half_gap = pair_moments(f, q, 1.0 - omc, beta, one_minus_c=omc)
+        gap = half_gap
+    return out
+
+
+def _still(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """Both q and 1 - c unchanged to TRACE_CONVERGED, relative."""
+    return all(abs(x - y) <= TRACE_CONVERGED * max(abs(x), abs(y), 1e-300) for x, y in zip(a, b, strict=True))
+
+
+def correlation_trace(f: ActFn, cell: Cell, c0: float, layers: int) -> tuple[list[float], list[float]]:
+    """The correlations c_1 .. c_layers of two inputs whose layer-0
+    pre-activations have variance q* and correlation c0, and the c-map's
+    slope at each of c_0 .. c_(layers-1): the infinite-width path a measured
+    stack is compared with, and where along it the decay to c* has become
+    exponential (the slope there is chi_c).  Needs a finite q* > 0."""
+    assert cell.q_star is not None and cell.q_star > 0, "a correlation path needs a finite q* > 0"
+    q = cell.q_star
+    coef2 = hermite_coefficients(f, np.array(q), rule=FINE) ** 2
+    cs, slopes, c = [], [], float(c0)
+    for _ in range(layers):
+        value, slope = c_map_series(coef2, np.array(c))
+        slopes.append(float(cell.sigma_w2 * slope[0] / q))
+        c = float(min(max((cell.sigma_w2 * value[0] + cell.sigma_b2) / q, -1.0), 1.0))
+        cs.append(c)
+    return cs, slopes

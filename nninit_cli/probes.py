@@ -79,6 +79,23 @@ def spread_only(y: torch.Tensor) -> Stats:
     return {"std": spread(y.detach())}
 
 
+def mean_cosine(y: torch.Tensor) -> Stats:
+    """{"corr": the mean cosine between the rows (examples) of a (batch x
+    units) output over distinct pairs}: from the sum of the unit rows,
+    (|sum|^2 - k) / (k (k - 1)) over the k non-zero rows, so it costs one pass
+    whatever the batch.  nan with fewer than two non-zero rows or a value
+    that is not finite.  Each row is first divided by its largest magnitude
+    (cosines do not change), so rows near float64's limit do not overflow."""
+    y64 = y.detach().double().reshape(len(y), -1)
+    big = y64.abs().amax(dim=1, keepdim=True)
+    rows = torch.nn.functional.normalize(y64 / torch.where(big > 0, big, 1.0), dim=1)
+    k = (big.squeeze(1) > 0).sum()
+    total = rows.sum(dim=0).pow(2).sum() - k
+    corr = total / (k * (k - 1)).clamp(min=1)
+    bad = (k < 2) | ~torch.isfinite(y64).all()
+    return {"corr": torch.where(bad, torch.full_like(corr, float("nan")), corr)}
+
+
 def as_floats(stats: Stats) -> dict[str, Any]:
     return {k: v.item() for k, v in stats.items()}
 

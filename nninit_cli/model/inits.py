@@ -37,7 +37,8 @@ class LayerBase:
     first use (float32, on the CPU) and kept: `normal()` N(0, 1), `uniform()`
     U(0, 1) (both fan_out x fan_in), `orthogonal()` Q of the Gaussian's QR
     exactly as torch.nn.init.orthogonal_ computes it, and `bias_uniform()`
-    U(0, 1) of length fan_out for nn.Linear's default bias.
+    U(0, 1) of length fan_out for nn.Linear's default bias (`bias_normal()` N(0, 1)
+    for --bias-std).
 
     Callers must not write into what these return (the draws copy them).
     """
@@ -63,6 +64,13 @@ class LayerBase:
         if "bias" not in self._cache:
             self._cache["bias"] = torch.rand(self.shape[0], generator=self._stream("bias"))
         return self._cache["bias"]
+
+    def bias_normal(self) -> torch.Tensor:
+        """N(0, 1) of length fan_out, for --bias-std: a stream of its own, so
+        that adding random biases leaves every weight draw as it was."""
+        if "bias_normal" not in self._cache:
+            self._cache["bias_normal"] = torch.randn(self.shape[0], generator=self._stream("bias_normal"))
+        return self._cache["bias_normal"]
 
     def orthogonal(self) -> torch.Tensor:
         """Saxe et al. 2014 via QR, with torch's sign fix (Q times sign(diag R)):
@@ -110,9 +118,12 @@ def init_weight(w: torch.Tensor, net: NetSpec, base: LayerBase) -> torch.Tensor:
 
 
 def init_bias(b: torch.Tensor, net: NetSpec, base: LayerBase, fan_in: int) -> torch.Tensor:
-    """Fill a bias: a constant, or nn.Linear's default U(-1/sqrt(n), 1/sqrt(n))."""
+    """Fill a bias: a constant, nn.Linear's default U(-1/sqrt(n), 1/sqrt(n)),
+    or (--bias-std S) N(constant, S^2) from the layer's own stream."""
     with torch.no_grad():
         if net.bias == "default":
             bound = 1.0 / math.sqrt(fan_in)
             return b.copy_(base.bias_uniform()).mul_(2 * bound).add_(-bound)
+        if net.bias_std > 0:
+            return b.copy_(base.bias_normal()).mul_(net.bias_std).add_(float(net.bias))
         return b.fill_(float(net.bias))
