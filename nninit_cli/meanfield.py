@@ -74,10 +74,14 @@ def derivative(f: ActFn) -> ActFn:
     """phi' by a central difference: error O(h^2) = 1e-10 for smooth phi.
 
     The step shrinks near 0, where ReLU-like functions have their kink, so
-    that a difference never straddles it (the rules have no node at 0)."""
+    that a difference never straddles it (the rules have no node at 0), and
+    grows with |x| where a fixed one would drown in rounding."""
 
     def fp(x: Array) -> Array:
-        h = np.where(x == 0, _DERIV_H, np.minimum(_DERIV_H, 0.5 * np.abs(x)))
+        ax = np.abs(x)
+        # relative to |x| far out (a fixed step is lost in x's rounding at
+        # |x| = 1e10), and never across 0
+        h = np.where(x == 0, _DERIV_H, np.minimum(_DERIV_H * np.maximum(ax, 1.0), 0.5 * ax))
         return (f(x + h) - f(x - h)) / (2 * h)
 
     return fp
