@@ -1897,7 +1897,8 @@ def depth_list(raw: Any) -> tuple[int, ...]:
         text = str(item).strip()
         if not text:
             continue
-        if isinstance(item, bool) or not (isinstance(item, int) or _digits(text)) or not 2 <= int(text) <= 1000:
+        whole = not isinstance(item, bool) and (isinstance(item, int) or _digits(text))
+        if not whole or not 2 <= int(text) <= 1000:
             raise ValueError(f"{rule}, got {raw!r}")
         out.append(int(text))
     return tuple(sorted(set(out)))

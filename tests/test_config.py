@@ -15,8 +15,8 @@ from nninit_cli.specs import (
     grad_norms_spec,
     init_compare_spec,
     init_hist_spec,
-    phase_spec,
     jacobian_spec,
+    phase_spec,
     std_trace_spec,
     train_spec,
 )

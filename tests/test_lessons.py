@@ -140,7 +140,9 @@ def _phenomenon(name: str, data: dict) -> None:
         "phase-tanh": lambda: (
             round(data["critical"][0]["sigma_w2"], 3) == 1.761
             and all(
-                abs(c["measured_xi_c"] / c["xi_c"] - 1) < 0.25 for c in data["cells"] if c["phase"] == "ordered"
+                abs(c["measured_xi_c"] / c["xi_c"] - 1) < 0.25
+                for c in data["cells"]
+                if c["phase"] == "ordered"
             )
             and next(c for c in data["cells"] if c["sigma_w2"] == 1.761)["phase"] == "critical"
         ),

@@ -726,7 +726,8 @@ def _phase_xi_panel(ax: Any, res: Any) -> None:
     mesh = ax.pcolormesh(sw, sb, np.ma.masked_invalid(xi), shading="nearest", cmap="viridis",
                          norm=LogNorm(vmin=0.5, vmax=1e3, clip=True))  # fmt: skip
     if unbounded.any():
-        ax.pcolormesh(sw, sb, np.ma.masked_equal(unbounded, 0), shading="nearest", cmap="Greys", vmin=0, vmax=2)
+        grey = np.ma.masked_equal(unbounded, 0)
+        ax.pcolormesh(sw, sb, grey, shading="nearest", cmap="Greys", vmin=0, vmax=2)
     if line:
         ax.plot(*zip(*line, strict=True), color="white", lw=1.5, label="critical line (chi_1 = 1)")
         ax.legend(fontsize="small", loc="upper left")

@@ -995,7 +995,8 @@ def phase_title(c: dict[str, Any], cells: int) -> str:
         return f"{values[0]:g} to {values[-1]:g} ({len(values)})"
 
     act = c["act"] + (f" (slope {c['negative_slope']:g})" if c["act"] == "lrelu" else "")
-    return f"phase: {act}, sigma_w2 {axis(c['sigma_w2'])}, sigma_b2 {axis(c['sigma_b2'])}: {_count(cells, 'cell')}"
+    grid = f"sigma_w2 {axis(c['sigma_w2'])}, sigma_b2 {axis(c['sigma_b2'])}"
+    return f"phase: {act}, {grid}: {_count(cells, 'cell')}"
 
 
 def _xi(x: float | None, reason: str | None) -> str:
@@ -1099,7 +1100,8 @@ def phase_summary(res: Any) -> str:
     if len(found) == 1:
         line = f"critical sigma_w2 = {found[0]['sigma_w2']:.4f} at sigma_b2 = {found[0]['sigma_b2']:g}"
         if len(res.critical) > 1:
-            line += f" (none at the other {len(res.critical) - 1} sigma_b2: q* is infinite where chi1 reaches 1)"
+            others = len(res.critical) - 1
+            line += f" (none at the other {others} sigma_b2: q* is infinite where chi1 reaches 1)"
     elif found:
         line = (
             f"critical sigma_w2 from {found[0]['sigma_w2']:.4f} (sigma_b2 {found[0]['sigma_b2']:g}) "
