@@ -72,6 +72,10 @@ class InitialiserRecord:
     fit_to_data: the data-dependent step after the draw (LSUV): called with
         (weight, bias or None, the layer's input batch), rescales in place;
         None for initialisers that need no data.
+    orthogonal_rows: W W^T is a fixed multiple of the identity (orthogonal
+        draws), so W x keeps the batch's Gram matrix exactly and the
+        finite-width band loses the noise a Gaussian W would add
+        (`nninit_cli.band`).
     """
 
     name: str
@@ -84,6 +88,7 @@ class InitialiserRecord:
     variance_gain: VarianceGain
     moments: Moments | None
     fit_to_data: FitToData | None
+    orthogonal_rows: bool
 
     def __post_init__(self) -> None:
         if ("gain" in self.flags) != (self.torch_default_gain is not None):
@@ -256,6 +261,7 @@ INITIALISER_RECORDS = (
         variance_gain=lambda net, n, m: 0.0,
         moments=None,
         fit_to_data=None,
+        orthogonal_rows=False,
     ),
     InitialiserRecord(
         name="constant",
@@ -268,6 +274,7 @@ INITIALISER_RECORDS = (
         variance_gain=lambda net, n, m: 0.0 if net.value == 0.0 else None,
         moments=lambda net, n, m: (net.value, 0.0),
         fit_to_data=None,
+        orthogonal_rows=False,
     ),
     InitialiserRecord(
         name="normal",
@@ -280,6 +287,7 @@ INITIALISER_RECORDS = (
         variance_gain=_variance_normal,
         moments=lambda net, n, m: (net.mean, net.std),
         fit_to_data=None,
+        orthogonal_rows=False,
     ),
     InitialiserRecord(
         name="uniform",
@@ -292,6 +300,7 @@ INITIALISER_RECORDS = (
         variance_gain=_variance_uniform,
         moments=lambda net, n, m: ((net.low + net.high) / 2, (net.high - net.low) / math.sqrt(12)),
         fit_to_data=None,
+        orthogonal_rows=False,
     ),
     InitialiserRecord(
         name="trunc-normal",
@@ -304,6 +313,7 @@ INITIALISER_RECORDS = (
         variance_gain=lambda net, n, m: None if net.mean != 0.0 else n * net.std**2 * TRUNC_VAR_FACTOR,
         moments=lambda net, n, m: (net.mean, net.std * math.sqrt(TRUNC_VAR_FACTOR)),
         fit_to_data=None,
+        orthogonal_rows=False,
     ),
     InitialiserRecord(  # Glorot & Bengio 2010
         name="xavier-uniform",
@@ -316,6 +326,7 @@ INITIALISER_RECORDS = (
         variance_gain=_variance_xavier,
         moments=None,
         fit_to_data=None,
+        orthogonal_rows=False,
     ),
     InitialiserRecord(
         name="xavier-normal",
@@ -328,6 +339,7 @@ INITIALISER_RECORDS = (
         variance_gain=_variance_xavier,
         moments=None,
         fit_to_data=None,
+        orthogonal_rows=False,
     ),
     InitialiserRecord(  # He et al. 2015; torch's default is leaky_relu with a=0
         name="kaiming-normal",
@@ -340,6 +352,7 @@ INITIALISER_RECORDS = (
         variance_gain=_variance_kaiming,
         moments=None,
         fit_to_data=None,
+        orthogonal_rows=False,
     ),
     InitialiserRecord(
         name="kaiming-uniform",
@@ -352,6 +365,7 @@ INITIALISER_RECORDS = (
         variance_gain=_variance_kaiming,
         moments=None,
         fit_to_data=None,
+        orthogonal_rows=False,
     ),
     InitialiserRecord(  # Saxe et al. 2014: rows (or columns) orthonormal, times g
         name="orthogonal",
@@ -364,6 +378,7 @@ INITIALISER_RECORDS = (
         variance_gain=lambda net, n, m: net.gain**2 * min(1.0, n / m),
         moments=None,
         fit_to_data=None,
+        orthogonal_rows=True,
     ),
     InitialiserRecord(
         name="eye",
@@ -376,6 +391,7 @@ INITIALISER_RECORDS = (
         variance_gain=_none,
         moments=lambda net, n, m: (None, None),
         fit_to_data=None,
+        orthogonal_rows=False,
     ),
     InitialiserRecord(
         name="sparse",
@@ -388,6 +404,7 @@ INITIALISER_RECORDS = (
         variance_gain=_variance_sparse,
         moments=None,
         fit_to_data=None,
+        orthogonal_rows=False,
     ),
     InitialiserRecord(  # nn.Linear.reset_parameters: U(-1/sqrt(n), 1/sqrt(n))
         name="default",
@@ -400,6 +417,7 @@ INITIALISER_RECORDS = (
         variance_gain=lambda net, n, m: 1.0 / 3.0,
         moments=None,
         fit_to_data=None,
+        orthogonal_rows=False,
     ),
     InitialiserRecord(  # Mishkin & Matas 2015: orthogonal, then fitted to the data
         name="lsuv",
@@ -412,5 +430,6 @@ INITIALISER_RECORDS = (
         variance_gain=_none,
         moments=None,
         fit_to_data=lsuv_rescale,
+        orthogonal_rows=True,
     ),
 )

@@ -12,12 +12,13 @@ pre-activation is Gaussian with mean `beta` (a constant bias) and variance
 so the whole stack reduces to one-dimensional Gaussian integrals, which we do by
 quadrature.  That works for any activation, not only the ones with closed forms.
 
-Finite width adds noise: a layer's mean square is an average over `n` units, so
-its log is off by a term of variance `kappa / n` (kappa = Var(f^2) / E[f^2]^2,
-2 for linear, 5 for ReLU).  For homogeneous activations these errors add up
-layer after layer into a random walk (Hanin & Rolnick 2018), so the
-infinite-width value alone misleads at depth; `predict_stack` also returns a
-90% band from that walk, at leading order in 1 / width.
+Finite width adds noise: a layer's mean square is an average over `n` units,
+so its log is off by a term of variance about `kappa / n` (kappa =
+Var(f^2) / E[f^2]^2, 2 for linear, 5 for ReLU), less where a batch's examples
+average it away, more where they share it.  For homogeneous activations
+these errors add up layer after layer into a random walk (Hanin & Rolnick
+2018), so the infinite-width value alone misleads at depth; `predict_stack`
+also returns a 90% band for that walk, from `nninit_cli.band`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nninit_cli.band import MomentTable, Pairs, chain_band, layer_noise
 from nninit_cli.initialisers import TRUNC_VAR_FACTOR as TRUNC_VAR_FACTOR  # importable from here too
 from nninit_cli.registry import ACTIVATIONS, INITS, torch_gain
 
@@ -152,10 +154,12 @@ def predict_stack(
     beta: float,
     var_b: float,
     m2_in: float,
-    rho_in: float,
+    pairs_in: Pairs,
     layers: int,
     width: int,
     batch: int,
+    orthogonal: bool = False,
+    with_band: bool = True,
 ) -> list[LayerPrediction]:
     """Predicted pre-activation std, output mean/std and 90% band for each layer.
 
@@ -164,22 +168,24 @@ def predict_stack(
         beta: the constant bias added to every pre-activation.
         var_b: the variance of a random bias (nn.Linear's default bias).
         m2_in: the input's mean square, E[x^2] (measured on the actual batch).
-        rho_in: the RMS cosine between the batch's input rows: examples whose
-            signals are correlated share their finite-width noise, so a batch of
-            16 averages it away only when they are not.
+        pairs_in: the input batch's pairwise cosines (mean and variance over
+            pairs) and the spread of its rows' log mean squares, measured.
         width, batch: finite-width and batch size for the band.
+        orthogonal: orthogonal weights, whose Gram matrix W^T W is fixed.
+        with_band: False for the infinite-width values alone (cheaper).
 
-    The band tracks, per layer, the variance V of one example's log mean square,
-    its covariance C with another example's, and the mean drift d (Jensen: the
-    log of an average of n terms is low by kappa / 2n).  A fluctuation is carried
-    to the next layer with the slope chi = d log m2_l / d log m2_{l-1} (1 for
-    linear and ReLU, below 1 where the map contracts, as tanh's does).
+    The infinite-width recursion gives the value; `nninit_cli.band` gives the
+    band (the noise each layer adds to the batch's mean square, with the
+    pairwise correlations it depends on, carried through a Markov chain on
+    the log variance).
     """
     f = numpy_act(act, negative_slope)
     out: list[LayerPrediction] = []
-    m2_prev, ff_prev = m2_in, rho_in * m2_in
-    var_ex = cov_ex = drift = 0.0
+    m2_prev = m2_in
+    pairs = pairs_in
     alive = math.isfinite(m2_in)
+    qs: list[float] = []
+    rel_noise: list[float] = []
     for layer in range(1, layers + 1):
         q = v * m2_prev + var_b if alive else math.nan
         if not (alive and math.isfinite(q)) or q < 0:
@@ -192,31 +198,45 @@ def predict_stack(
             out.append(LayerPrediction(layer, math.sqrt(q), None, None, None))
             continue
         std = math.sqrt(max(m2 - m1 * m1, 0.0))
-        band: tuple[float, float] | None
-        if q == 0.0 or m2 == 0.0:
-            band = (std, std)  # no randomness left: every unit sees the same value
-        elif not math.isfinite(kappa):
-            band = None
+        out.append(LayerPrediction(layer, math.sqrt(q), m1, std, None))
+        qs.append(q)
+        if with_band and q > 0 and m2 > 0 and math.isfinite(kappa) and kappa > 0:
+            chi = _log_slope(f, beta, q) * (v * m2_prev / q)
+            inj, _, pairs = layer_noise(f, beta, q, v * m2_prev, pairs, width, batch, orthogonal, chi)
+            rel_noise.append(inj / kappa)
         else:
-            # slope of the log-variance map, by a central difference in log q
-            h = 1e-3
-            _, m2_hi, _ = gaussian_moments(f, beta, q * math.exp(h))
-            _, m2_lo, _ = gaussian_moments(f, beta, q * math.exp(-h))
-            chi = (math.log(m2_hi) - math.log(m2_lo)) / (2 * h) * (v * m2_prev / q)
-            c = (v * ff_prev + var_b) / q
-            ff, r = _cross_moments(f, beta, q, c)
-            var_ex = chi * chi * var_ex + kappa / width
-            cov_ex = chi * chi * cov_ex + r * kappa / width
-            drift = chi * drift - kappa / (2 * width)
-            ff_prev = ff
-            shift = drift + 0.5 * (1 - 1 / batch) * (var_ex - cov_ex)
-            var_batch = var_ex / batch + (1 - 1 / batch) * cov_ex
-            # log std moves half as much as log m2
-            half = 0.5 * BAND_Z * math.sqrt(max(var_batch, 0.0))
-            band = (std * math.exp(0.5 * shift - half), std * math.exp(0.5 * shift + half))
-        out.append(LayerPrediction(layer, math.sqrt(q), m1, std, band))
+            rel_noise.append(0.0)
         m2_prev = m2
-    return out
+    return _with_bands(out, f, beta, v, var_b, qs, rel_noise) if with_band else out
+
+
+def _log_slope(f: ActFn, beta: float, q: float, h: float = 1e-3) -> float:
+    """d log E[f(h)^2] / d log q at h ~ N(beta, q), by a central difference."""
+    _, hi, _ = gaussian_moments(f, beta, q * math.exp(h))
+    _, lo, _ = gaussian_moments(f, beta, q * math.exp(-h))
+    return (math.log(hi) - math.log(lo)) / (2 * h) if hi > 0 and lo > 0 else 1.0
+
+
+def _with_bands(out, f, beta, v, var_b, qs, rel_noise) -> list[LayerPrediction]:
+    """Fill in the band of every layer the mean field reached (see `band`)."""
+    if not qs:
+        return out
+    if not all(q > 0 for q in qs):
+        # a variance of 0 stays 0 (zero weights, no bias): every unit sees the
+        # same value, so every seed gives the infinite-width std exactly
+        return [
+            p if p.std is None else LayerPrediction(p.layer, p.pre_std, p.mean, p.std, (p.std, p.std))
+            for p in out
+        ]
+    logs = np.log(qs)
+    table = MomentTable(f, beta, float(np.min(logs)) - 30.0, float(np.max(logs)) + 15.0)
+    bands = chain_band(table, v, var_b, float(logs[0]), rel_noise)
+    return [
+        LayerPrediction(
+            p.layer, p.pre_std, p.mean, p.std, bands[i] if i < len(bands) and p.std is not None else None
+        )
+        for i, p in enumerate(out)
+    ]
 
 
 def weight_variance_gain(net, fan_in: int, fan_out: int) -> float | None:
@@ -227,9 +247,11 @@ def weight_variance_gain(net, fan_in: int, fan_out: int) -> float | None:
 
 
 def bias_terms(net, fan_in: int) -> tuple[float, float]:
-    """(constant shift, variance) that the bias adds to every pre-activation."""
+    """(constant shift, variance) that the bias adds to every pre-activation:
+    --bias B shifts it by B, --bias-std S adds S^2 (sigma_b^2), nn.Linear's
+    default U(+-1/sqrt(n)) adds 1 / (3n)."""
     if net.bias == "none":
         return 0.0, 0.0
     if net.bias == "default":
         return 0.0, 1.0 / (3.0 * fan_in)
-    return float(net.bias), 0.0
+    return float(net.bias), float(getattr(net, "bias_std", 0.0)) ** 2

@@ -419,7 +419,9 @@ def test_mlp_trace_table_keeps_its_columns_and_words():
         "5", table.num(r.mean), table.num(r.std), table.num(r.pre_std), table.pct(r.zero_frac),
         table.num(r.predicted_std), f"{table.num(r.predicted_band[0])}-{table.num(r.predicted_band[1])}",
     ]  # fmt: skip
-    assert len(items) == 2
+    # then the cosine between examples, measured and the c-map's, for the same rows
+    assert len(items) == 4 and items[2].startswith("cosine between examples")
+    assert items[3].rows[4][0] == ["5", table.num(r.corr), table.num(r.predicted_corr)]
     assert table.std_trace_summary(res).endswith(
         f"std {table.num(res.input_std)} in -> {table.num(res.final_std)} after 12 layers "
         f"(x{table.num(res.std_ratio)})"

@@ -509,6 +509,7 @@ def settle_target(net: NetSpec) -> Target:
     equal weight-gradient norms at the first and the last layer (for tanh the
     reference stack itself, at gain 1.59 in the chaotic phase, has a gradient
     ratio near 13 at 50 layers, so the two targets are not one stack's)."""
+    from nninit_cli.band import Pairs
     from nninit_cli.theory import bias_terms, fixed_point_gain, predict_stack
 
     if net.residual:
@@ -520,7 +521,17 @@ def settle_target(net: NetSpec) -> Target:
     ref = replace(net, init="kaiming-normal", gain=gain, fan_mode="fan_in")
     beta, var_b = bias_terms(ref, net.width)
     preds = predict_stack(
-        net.act, net.negative_slope, gain * gain, beta, var_b, 1.0, 0.0, net.layers, net.width, net.batch_size
+        net.act,
+        net.negative_slope,
+        gain * gain,
+        beta,
+        var_b,
+        1.0,
+        Pairs(0.0, 0.0),
+        net.layers,
+        net.width,
+        net.batch_size,
+        with_band=False,
     )
     std = preds[-1].std if preds else None
     if std is None or not math.isfinite(std) or std <= 0:

@@ -11,10 +11,12 @@ is fed in at the top (Glorot's backward condition).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
 
+from nninit_cli.band import Pairs
 from nninit_cli.model.acts import saturated
 from nninit_cli.model.builder import Block, Branch, LazyLinears, activations, build, linears, materialise
 from nninit_cli.model.torchenv import generator, resolve_device, resolve_dtype
@@ -22,11 +24,12 @@ from nninit_cli.probes import (
     OutputGrads,
     OutputStats,
     StopForward,
+    mean_cosine,
     signal_stats,
     spread,
     spread_only,
 )
-from nninit_cli.registry import ACTIVATIONS
+from nninit_cli.registry import ACTIVATIONS, INITS
 from nninit_cli.results import BlockStats, LayerStats, StdTraceResult
 from nninit_cli.specs import StdTraceSpec
 from nninit_cli.theory import LayerPrediction, bias_terms, predict_stack, weight_variance_gain
@@ -35,8 +38,15 @@ SATURATED_VERDICT_FRAC = 0.5  # final layer this saturated: verdict "saturated"
 
 
 def _input_batch(spec: StdTraceSpec) -> torch.Tensor:
+    """N(0, 1) rows; with --input-corr C, sqrt(C) z_shared + sqrt(1 - C) z_own,
+    z_own the very rows of C = 0 and z_shared the data stream's next draw, so
+    that every pair of rows has correlation C and unit variance."""
     gen = generator(spec.net.seed, "data")
-    return torch.randn(spec.net.batch_size, spec.net.width, generator=gen)
+    x = torch.randn(spec.net.batch_size, spec.net.width, generator=gen)
+    if spec.input_corr == 0.0:
+        return x
+    shared = torch.randn(1, spec.net.width, generator=gen)
+    return math.sqrt(spec.input_corr) * shared + math.sqrt(1.0 - spec.input_corr) * x
 
 
 def _row_correlation(x: torch.Tensor) -> float:
@@ -58,6 +68,25 @@ def _row_correlation(x: torch.Tensor) -> float:
     return math.sqrt(max(total, 0.0) / (b * (b - 1)))
 
 
+def input_pairs(x: torch.Tensor) -> Pairs:
+    """The input batch's pairwise cosines (mean and variance over distinct
+    pairs) and the variance of its rows' log mean squares: where the band's
+    correlation tracking starts.  Like `_row_correlation`, from the smaller
+    of the two Gram matrices."""
+    b, w = x.shape
+    if b < 2:
+        return Pairs(0.0, 0.0)
+    xd = x.double()
+    sq = xd.pow(2).mean(dim=1)
+    disp = torch.log(sq[sq > 0]).var().item() if int((sq > 0).sum()) > 1 else 0.0
+    xn = torch.nn.functional.normalize(xd, dim=1)
+    nonzero = int((xn.pow(2).sum(dim=1) > 0).sum())
+    total = xn.sum(dim=0).pow(2).sum().item() - nonzero
+    mean = total / (b * (b - 1))
+    rms = _row_correlation(x)
+    return Pairs.from_cosines(mean, max(rms * rms - mean * mean, 0.0), disp)
+
+
 def predictions(spec: StdTraceSpec, x0: torch.Tensor) -> list[LayerPrediction]:
     net = spec.net
     m2_in = x0.double().pow(2).mean().item()
@@ -76,10 +105,11 @@ def predictions(spec: StdTraceSpec, x0: torch.Tensor) -> list[LayerPrediction]:
         beta,
         var_b,
         m2_in,
-        _row_correlation(x0),
+        input_pairs(x0),
         net.layers,
         net.width,
         net.batch_size,
+        orthogonal=INITS[net.init].orthogonal_rows,
     )
 
 
@@ -99,6 +129,8 @@ def run_std_trace(spec: StdTraceSpec) -> StdTraceResult:
     # the gradient probe first: its hook must attach before the signal probe
     # can stop the forward pass at a non-finite output
     grads = OutputGrads(rows, spread_only) if spec.backward else None
+    # the cosine probe before the signal probe, which may stop the forward pass
+    cosines = OutputStats(rows if net.residual else linears(model), mean_cosine, floats=True)
     probes = {"out": OutputStats(rows, reduce, stop_nonfinite=True, floats=True)}
     if net.residual:
         branches = [m for m in model.modules() if isinstance(m, Branch)]
@@ -118,7 +150,7 @@ def run_std_trace(spec: StdTraceSpec) -> StdTraceResult:
                 cotangent = torch.randn(top.shape, generator=generator(net.seed, "probe"))
                 top.backward(cotangent.to(top.device, top.dtype))
     finally:
-        for probe in [*probes.values(), grads, lazy]:
+        for probe in [*probes.values(), cosines, grads, lazy]:
             if probe is not None:
                 probe.remove()
     ran = sum(s is not None for s in probes["out"].stats)
@@ -127,7 +159,29 @@ def run_std_trace(spec: StdTraceSpec) -> StdTraceResult:
         rows = _block_rows(net.branch_depth - 1, x0, probes, grads, model, preds, ran)
     else:
         rows = _layer_rows(probes, grads, model, preds, ran)
-    return _conclude(spec, x0, rows, first_nonfinite, preds)
+    rows, corr_in, note = _with_correlations(spec, x0, rows, cosines)
+    return dataclasses.replace(
+        _conclude(spec, x0, rows, first_nonfinite, preds), input_corr=corr_in, predicted_corr_note=note
+    )
+
+
+def _with_correlations(spec: StdTraceSpec, x0: torch.Tensor, rows: list, cosines: OutputStats):
+    """The rows with their measured mean cosine between examples and the
+    c-map's, from the input batch's own mean cosine; that cosine; and why the
+    prediction is None where it is."""
+    from nninit_cli.correlations import predict_correlations
+
+    corr_in = _nan_to_none(mean_cosine(x0)["corr"].item())
+    pred = predict_correlations(spec.net, x0.double().pow(2).mean().item(), corr_in)
+    out = []
+    for i, row in enumerate(rows):
+        measured = cosines.stats[i]["corr"] if cosines.stats[i] is not None else math.nan
+        out.append(dataclasses.replace(row, corr=_nan_to_none(measured), predicted_corr=pred.values[i]))
+    return out, corr_in, pred.note
+
+
+def _nan_to_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
 
 
 def _layer_rows(probes, grads, model, preds, ran: int) -> list[LayerStats]:
