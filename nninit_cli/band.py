@@ -20,7 +20,7 @@ c, the 2-D quadrature at each node), and V1 is averaged over that spread.
 Orthogonal weights fix the Gram matrix of W x exactly, so their units are
 i.i.d. Gaussian *conditioned on* it: the noise is the Gaussian one less its
 projection on the quadratic statistics that no longer move (linear
-orthogonal stacks have no noise at all).
+orthogonal stacks have no noise at all; ReLU's kappa drops from 5 to 3).
 
 **How that noise travels.**  Not linearised: the batch's log pre-activation
 variance is a Markov chain, propagated as a density on a grid, layer by layer:
@@ -48,7 +48,7 @@ _NODES_PER = 24  # quantile points per node when reading off the std's quantiles
 
 # 2-D Gauss-Hermite for the pair terms (smooth enough: only averages of f
 # products enter, and a 1% error in a noise variance moves the band 0.5%)
-_gz, _gw = np.polynomial.hermite_e.hermegauss(56)
+_gz, _gw = np.polynomial.hermite_e.hermegauss(40)
 _gw = _gw / _gw.sum()
 _ZA, _ZB = np.meshgrid(_gz, _gz, indexing="ij")
 _WAB = np.outer(_gw, _gw)
@@ -91,42 +91,58 @@ class PairTerms:
 
 
 def pair_terms(f: ActFn, beta: float, q: float, c: float, u_frac: float, c_u: float, orth: bool) -> PairTerms:
-    """The pair's moments by 2-D quadrature, in units where f's largest value
-    on the rule is 1 and q is 1 (a stack heading for overflow has q = 1e300,
-    where f^4 would overflow): only ratios leave this function.  u_frac, c_u:
-    the share of q and the correlation of the weights' part W x (the rest is
-    the random bias)."""
-    c = min(max(c, -1.0), 1.0)
+    """One pair's terms (see `pair_terms_at`)."""
+    return pair_terms_at(f, beta, q, np.array([c]), u_frac, np.array([c_u]), orth)[0]
+
+
+def pair_terms_at(
+    f: ActFn, beta: float, q: float, c: Array, u_frac: float, c_u: Array, orth: bool
+) -> list[PairTerms]:
+    """Pairs at pre-activation correlations c (one 2-D quadrature for all),
+    in units where f's largest value on the rule is 1 and q is 1 (a stack
+    heading for overflow has q = 1e300, where f^4 would overflow): only
+    ratios leave this function.  u_frac, c_u: the share of q and the
+    correlation of the weights' part W x (the rest is the random bias)."""
+    c = np.clip(np.asarray(c, dtype=float), -1.0, 1.0)[:, None, None]
     s = math.sqrt(q)
-    eta_a = _ZA
-    eta_b = c * _ZA + math.sqrt(max(1.0 - c * c, 0.0)) * _ZB
+    eta_a = _ZA[None]
+    eta_b = c * _ZA + np.sqrt(np.maximum(1.0 - c * c, 0.0)) * _ZB
     with np.errstate(over="ignore", invalid="ignore"):
         fa, fb = f(beta + s * eta_a), f(beta + s * eta_b)
         scale = float(max(np.max(np.abs(fa)), np.max(np.abs(fb))))
     if not (math.isfinite(scale) and scale > 0):
-        return PairTerms(1.0, 0.0, 0.0, 0.0, 0.0)
+        return [PairTerms(1.0, 0.0, 0.0, 0.0, 0.0) for _ in range(len(c))]
     fa, fb = fa / scale, fb / scale
-    e = lambda x: float(np.sum(_WAB * x))  # noqa: E731
-    m2 = e(fa * fa)
-    ab = e(fa * fb)
-    v0 = e(fa**4) - m2 * m2
-    v1 = e(fa * fa * fb * fb) - m2 * m2
-    gamma = e(fa * fa * eta_a * eta_a) - m2
-    rho = ab / m2 if m2 > 0 else 1.0
-    z = (fa * fb - 0.5 * rho * (fa * fa + fb * fb)) / m2 if m2 > 0 else np.zeros_like(fa)
-    d = e(z * z) - e(z) ** 2
+
+    def e(x: Array) -> Array:
+        return np.sum(_WAB * x, axis=(-2, -1))
+
+    fa2, fb2 = fa * fa, fb * fb
+    m2 = float(e(fa2)[0])
     if not m2 > 0:
-        return PairTerms(1.0, 0.0, 0.0, 0.0, 0.0)
-    k0, k1 = max(v0, 0.0) / m2**2, v1 / m2**2
+        return [PairTerms(1.0, 0.0, 0.0, 0.0, 0.0) for _ in range(len(c))]
+    ab = e(fa * fb)
+    k0 = max(float(e(fa2 * fa2)[0]) - m2 * m2, 0.0) / m2**2
+    k1 = (e(fa2 * fb2) - m2 * m2) / m2**2
+    gamma = (float(e(fa2 * eta_a * eta_a)[0]) - m2) / m2
+    rho = ab / m2
+    z = (fa * fb - 0.5 * rho[:, None, None] * (fa2 + fb2)) / m2
+    d = e(z * z) - e(z) ** 2
     # rho_hat = A / sqrt(B C) to second order in the relative fluctuations
     # (Fisher's -rho (1 - rho^2) / 2n for a linear layer)
-    cross = (e(fa**3 * fb) + e(fa * fb**3) - 2 * ab * m2) / m2**2
+    cross = (e(fa2 * fa * fb) + e(fa * fb2 * fb) - 2 * ab * m2) / m2**2
     bias = rho * (0.75 * k0 + 0.25 * k1) - 0.5 * cross
-    if orth and u_frac > 0:
-        kept = max(d - _explained(z, eta_a, eta_b, e, c, u_frac, c_u), 0.0)
-        bias *= kept / d if d > 0 else 0.0
-        d = kept
-    return PairTerms(rho, k0, k1, max(d, 0.0), gamma / m2, bias)
+    out = []
+    for i in range(len(c)):
+        di, bi = max(float(d[i]), 0.0), float(bias[i])
+        if orth and u_frac > 0:
+            kept = max(
+                di - _explained(z[i], eta_a[0], eta_b[i], e, float(c[i, 0, 0]), u_frac, float(c_u[i])), 0.0
+            )
+            bi *= kept / di if di > 0 else 0.0
+            di = kept
+        out.append(PairTerms(float(rho[i]), k0, float(k1[i]), di, gamma, bi))
+    return out
 
 
 def _explained(z, eta_a, eta_b, e, c, q_u, c_u) -> float:
@@ -139,32 +155,15 @@ def _explained(z, eta_a, eta_b, e, c, q_u, c_u) -> float:
     s_u = q_u * np.array([[1.0, c_u], [c_u, 1.0]])
     k = s_u @ np.linalg.pinv(s_h)
     eta = (eta_a, eta_b)
-    ez = e(z)
-    cz = np.array([[e(z * eta[i] * eta[j]) - ez * e(eta[i] * eta[j]) for j in range(2)] for i in range(2)])
+    ez = float(e(z))
+    cz = np.array(
+        [[float(e(z * eta[i] * eta[j])) - ez * float(e(eta[i] * eta[j])) for j in range(2)] for i in range(2)]
+    )
     pairs = ((0, 0), (1, 1), (0, 1))
     cov = np.array([k[i] @ cz @ k[j] for i, j in pairs])
     var = np.array(
         [[s_u[i, kk] * s_u[j, ll] + s_u[i, ll] * s_u[j, kk] for kk, ll in pairs] for i, j in pairs]
     )
-    return float(cov @ np.linalg.pinv(var) @ cov)
-
-
-def _orth_batch_explained(gamma: float, q: float, q_u: float, c_u: float, b: int) -> float:
-    """Var(g)'s part that orthogonal weights remove, g = mean_a f(h_a)^2: its
-    projection on T1 = mean_a u_a^2 and T2 = mean_{a != b} u_a u_b for an
-    exchangeable batch (every pair at correlation c_u)."""
-    k1, ko = q_u / q, q_u * c_u / q
-    c1 = (k1 * k1 + (b - 1) * ko * ko) / b * gamma
-    v11 = 2 * q_u * q_u / b * (1 + (b - 1) * c_u * c_u)
-    if b == 1:
-        return c1 * c1 / v11 if v11 > 0 else 0.0
-    r = 1 + (b - 1) * c_u
-    c2 = ((k1 + (b - 1) * ko) ** 2 - k1 * k1 - (b - 1) * ko * ko) / (b * (b - 1)) * gamma
-    v12 = 2 * q_u * q_u / (b * (b - 1)) * (r * r - 1 - (b - 1) * c_u * c_u)
-    tot = b * r
-    v22 = 2 * q_u * q_u / (b * (b - 1)) ** 2 * (tot * tot - 2 * b * r * r + b * (1 + (b - 1) * c_u * c_u))
-    cov = np.array([c1, c2])
-    var = np.array([[v11, v12], [v12, v22]])
     return float(cov @ np.linalg.pinv(var) @ cov)
 
 
@@ -224,20 +223,20 @@ def layer_noise(
     not 1 / b."""
     sd = math.sqrt(max(pairs.z_var, 0.0))
     u = q_u / q  # the weights' share of the variance, in units of q
-    terms = []
-    for node in _CN:
-        c_u = math.tanh(pairs.z_mean + node * sd)
-        c = u * c_u + (1.0 - u)
-        terms.append(pair_terms(f, beta, q, c, u, c_u, orth))
+    c_u = np.tanh(pairs.z_mean + _CN * sd)
+    terms = pair_terms_at(f, beta, q, u * c_u + (1.0 - u), u, c_u, orth)
     mid = terms[_MID]
     k0 = mid.k0
     k1 = float(sum(w * t.k1 for w, t in zip(_CW, terms, strict=True)))
     share = min(math.exp(min(pairs.disp, 50.0)) / batch, 1.0)
     rel = k0 * share + (1 - share) * k1
     k0_single = k0
-    if orth and u > 0:
-        rel -= _orth_batch_explained(mid.gamma, 1.0, u, pairs.mean, batch)
-        k0_single -= u**4 * mid.gamma**2 / (2 * u * u)
+    if orth and u > 0 and k0 > 0:
+        # a unit's f^2 loses the part that moves with its h^2 (fixed in sum
+        # over units by W W^T = I): Cov(f^2, u^2)^2 / Var(u^2), u = W x; the
+        # batch's terms lose the same share (exact for linear: all of it)
+        k0_single = max(k0 - u**4 * mid.gamma**2 / (2 * u * u), 0.0)
+        rel *= k0_single / k0
     inj = max(rel, 0.0) / width
     single = max(k0_single, 0.0) / width
     after = np.array([_z_after(t, width) for t in terms])

@@ -65,3 +65,20 @@ def run_subprocess(*args: str, env: dict | None = None, timeout: float = 120) ->
         timeout=timeout,
     )
     return CliResult(p.returncode, p.stdout, p.stderr)
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--calibration",
+        action="store_true",
+        help="also run the whole band calibration matrix (hours; see docs/calibrate_band.py)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--calibration"):
+        return
+    skip = pytest.mark.skip(reason="the full calibration matrix takes hours: pytest --calibration")
+    for item in items:
+        if "calibration" in item.keywords:
+            item.add_marker(skip)
