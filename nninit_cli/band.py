@@ -88,6 +88,7 @@ class PairTerms:
     d: float  # n x the variance of the outputs' sample cosine
     gamma: float  # Cov(f(h)^2, (h - beta)^2 / q) / E[f^2], for the orthogonal projection
     bias: float = 0.0  # n x (E[sample cosine] - rho), second-order delta method
+    mean_frac: float = 0.0  # E[f]^2 / E[f^2]
 
 
 def pair_terms(f: ActFn, beta: float, q: float, c: float, u_frac: float, c_u: float, orth: bool) -> PairTerms:
@@ -125,6 +126,7 @@ def pair_terms_at(
     k0 = max(float(e(fa2 * fa2)[0]) - m2 * m2, 0.0) / m2**2
     k1 = (e(fa2 * fb2) - m2 * m2) / m2**2
     gamma = (float(e(fa2 * eta_a * eta_a)[0]) - m2) / m2
+    mean_frac = min(float(e(fa)[0]) ** 2 / m2, 1.0)
     rho = ab / m2
     z = (fa * fb - 0.5 * rho[:, None, None] * (fa2 + fb2)) / m2
     d = e(z * z) - e(z) ** 2
@@ -141,7 +143,7 @@ def pair_terms_at(
             )
             bi *= kept / di if di > 0 else 0.0
             di = kept
-        out.append(PairTerms(float(rho[i]), k0, float(k1[i]), di, gamma, bi))
+        out.append(PairTerms(float(rho[i]), k0, float(k1[i]), di, gamma, bi, mean_frac))
     return out
 
 
@@ -211,9 +213,12 @@ def layer_noise(
     batch: int,
     orth: bool,
     chi: float = 1.0,
-) -> tuple[float, float, Pairs]:
-    """(inj, per-example kappa / n, pairs after the layer) for one layer whose
-    pre-activations have variance q (q_u of it from the weights); chi is the
+) -> tuple[float, float, Pairs, float]:
+    """(inj, per-example kappa / n, pairs after the layer, mean_noise) for one
+    layer whose pre-activations have variance q (q_u of it from the weights).
+    mean_noise is Var(the batch's measured mean) / Var(f): the std a user sees
+    is taken about that mean, which matters where nothing else moves (an
+    orthogonal linear stack keeps the mean square exactly).  chi is the
     slope of log E[f^2] in log q_{l-1}, which carries the spread of the
     examples' log mean squares to the next layer.
 
@@ -243,7 +248,12 @@ def layer_noise(
     z_mean = float(_CW @ after[:, 0])
     z_var = float(_CW @ (after[:, 0] - z_mean) ** 2 + _CW @ after[:, 1])
     disp_in = max(k0_single - k1, 0.0) / width if batch > 1 else 0.0
-    return inj, single, Pairs(z_mean, z_var, chi * chi * pairs.disp + disp_in)
+    # the batch's measured mean: an average over units of b correlated values
+    rho = float(_CW @ np.array([t.rho for t in terms]))
+    frac = mid.mean_frac
+    centred = min(max((rho - frac) / (1 - frac), 0.0), 1.0) if frac < 1 else 1.0
+    mean_noise = (1 / batch + (1 - 1 / batch) * centred) / width
+    return inj, single, Pairs(z_mean, z_var, chi * chi * pairs.disp + disp_in), mean_noise
 
 
 class MomentTable:
@@ -285,24 +295,26 @@ def chain_band(
     var_b: float,
     log_q1: float,
     rel_noise: list[float],
+    mean_noise: list[float],
 ) -> list[tuple[float, float] | None]:
     """The 5-95% band of each layer's output std.
 
     log_q1: the first layer's (deterministic) log pre-activation variance.
     rel_noise[l]: inj at layer l divided by kappa at the mean-field q of that
     layer, so that each node's noise is kappa(node) x that factor.
+    mean_noise[l]: see `layer_noise`.
     """
     x = np.array([log_q1])
     w = np.array([1.0])
     bands: list[tuple[float, float] | None] = []
-    for factor in rel_noise:
+    for factor, mean_var in zip(rel_noise, mean_noise, strict=True):
         m1, log_m2, kappa = table.at(x)
-        var = np.maximum(kappa * factor, 1e-300)
+        var = np.maximum(kappa * factor, 1e-24)  # sd 1e-12: a stack with no noise stays a point
         mu = log_m2 - 0.5 * var
         sd = np.sqrt(var)
         if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(sd)) and np.all(np.isfinite(m1))):
             break  # overflowed: no band from here on, rather than a wrong one
-        bands.append(_std_quantiles(w, mu, sd, m1))
+        bands.append(_std_quantiles(w, mu, sd, m1, mean_var))
         # next layer's log q = log(v e^s + var_b), s ~ N(mu, sd^2) per node
         lo_s = float(np.min((mu - 7 * sd)[w > 1e-14]))
         hi_s = float(np.max((mu + 7 * sd)[w > 1e-14]))
@@ -322,17 +334,23 @@ def chain_band(
     return bands
 
 
-def _std_quantiles(w: Array, mu: Array, sd: Array, m1: Array) -> tuple[float, float] | None:
-    """Quantiles of sqrt(e^s - m1^2), s ~ the mixture sum_i w_i N(mu_i, sd_i)."""
+def _std_quantiles(w: Array, mu: Array, sd: Array, m1: Array, mean_var: float) -> tuple[float, float] | None:
+    """Quantiles of the measured std, sqrt(S - mean^2): log S ~ the mixture
+    sum_i w_i N(mu_i, sd_i), and the measured mean = m1 + eps, eps ~ N(0,
+    mean_var (S - m1^2)) (an average over the units), so std^2 =
+    S - m1^2 - 2 m1 eps - eps^2."""
     u = (np.arange(_NODES_PER) + 0.5) / _NODES_PER
     zq = math.sqrt(2.0) * _erfinv(2 * u - 1)
-    s = mu[:, None] + sd[:, None] * zq[None, :]
+    ze = zq[:: _NODES_PER // 8]  # 8 quantiles of eps / its sd
+    s = mu[:, None, None] + sd[:, None, None] * zq[None, :, None]
     with np.errstate(over="ignore", invalid="ignore"):
-        std = np.sqrt(np.maximum(np.exp(s) - (m1 * m1)[:, None], 0.0))
-    ww = np.repeat(w / _NODES_PER, _NODES_PER)
+        var = np.maximum(np.exp(s) - (m1 * m1)[:, None, None], 0.0)
+        eps = np.sqrt(mean_var * var) * ze[None, None, :]
+        std = np.sqrt(np.maximum(var - 2 * m1[:, None, None] * eps - eps * eps, 0.0))
     flat = std.ravel()
     if not np.all(np.isfinite(flat)):
         return None
+    ww = np.repeat(w / flat.size * len(w), _NODES_PER * len(ze))
     order = np.argsort(flat)
     cum = np.cumsum(ww[order])
     cum /= cum[-1]

@@ -96,7 +96,9 @@ class Coverage:
 
 def matrix(archs=ARCHS) -> Iterator[Cell]:
     """Every cell of the issue's matrix, cheapest widths first."""
-    for width, arch, act, family, bias, batch in itertools.product(WIDTHS, archs, ACTS, FAMILIES, BIASES, BATCHES):
+    for width, arch, act, family, bias, batch in itertools.product(
+        WIDTHS, archs, ACTS, FAMILIES, BIASES, BATCHES
+    ):
         yield Cell(act, family, width, batch, bias, arch)
 
 
@@ -132,7 +134,9 @@ def _score(cell: Cell, depth: int, name: str, layers: list) -> Coverage:
     )
 
 
-def _width_ratio(stds: list[float], bands: list[tuple[float, float]], centres: list[float | None]) -> float | None:
+def _width_ratio(
+    stds: list[float], bands: list[tuple[float, float]], centres: list[float | None]
+) -> float | None:
     widths = [math.log(hi / lo) for lo, hi in bands if lo > 0 and hi > 0]
     rel = [
         math.log(s / c)

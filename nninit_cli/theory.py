@@ -186,6 +186,7 @@ def predict_stack(
     alive = math.isfinite(m2_in)
     qs: list[float] = []
     rel_noise: list[float] = []
+    mean_noise: list[float] = []
     for layer in range(1, layers + 1):
         q = v * m2_prev + var_b if alive else math.nan
         if not (alive and math.isfinite(q)) or q < 0:
@@ -202,12 +203,15 @@ def predict_stack(
         qs.append(q)
         if with_band and q > 0 and m2 > 0 and math.isfinite(kappa) and kappa > 0:
             chi = _log_slope(f, beta, q) * (v * m2_prev / q)
-            inj, _, pairs = layer_noise(f, beta, q, v * m2_prev, pairs, width, batch, orthogonal, chi)
+            noise = layer_noise(f, beta, q, v * m2_prev, pairs, width, batch, orthogonal, chi)
+            inj, _, pairs, mean_var = noise
             rel_noise.append(inj / kappa)
+            mean_noise.append(mean_var)
         else:
             rel_noise.append(0.0)
+            mean_noise.append(0.0)
         m2_prev = m2
-    return _with_bands(out, f, beta, v, var_b, qs, rel_noise) if with_band else out
+    return _with_bands(out, f, beta, v, var_b, qs, rel_noise, mean_noise) if with_band else out
 
 
 def _log_slope(f: ActFn, beta: float, q: float, h: float = 1e-3) -> float:
@@ -217,7 +221,7 @@ def _log_slope(f: ActFn, beta: float, q: float, h: float = 1e-3) -> float:
     return (math.log(hi) - math.log(lo)) / (2 * h) if hi > 0 and lo > 0 else 1.0
 
 
-def _with_bands(out, f, beta, v, var_b, qs, rel_noise) -> list[LayerPrediction]:
+def _with_bands(out, f, beta, v, var_b, qs, rel_noise, mean_noise) -> list[LayerPrediction]:
     """Fill in the band of every layer the mean field reached (see `band`)."""
     if not qs:
         return out
@@ -230,7 +234,7 @@ def _with_bands(out, f, beta, v, var_b, qs, rel_noise) -> list[LayerPrediction]:
         ]
     logs = np.log(qs)
     table = MomentTable(f, beta, float(np.min(logs)) - 30.0, float(np.max(logs)) + 15.0)
-    bands = chain_band(table, v, var_b, float(logs[0]), rel_noise)
+    bands = chain_band(table, v, var_b, float(logs[0]), rel_noise, mean_noise)
     return [
         LayerPrediction(
             p.layer, p.pre_std, p.mean, p.std, bands[i] if i < len(bands) and p.std is not None else None
