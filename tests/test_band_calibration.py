@@ -32,18 +32,22 @@ FAST_CELLS = [
 @pytest.mark.slow
 @pytest.mark.parametrize("cell", FAST_CELLS, ids=lambda c: f"{c.act}-{c.family}-b{c.batch}-{c.bias}")
 def test_band_covers_about_90_percent_of_40_seeds(cell):
-    for row in cal.run_cell(cell):
-        assert row.coverage is not None, row
-        assert cal.COVERAGE_RANGE[0] <= row.coverage <= cal.COVERAGE_RANGE[1], row
-        assert row.width_ratio <= cal.MAX_WIDTH_RATIO, row
+    """Each check at least what chance allows a calibrated band (75%), and
+    the cell's four checks pooled inside [80%, 97%] with a median width
+    ratio at most 1.3 (see calibration.COVERAGE_RANGE's note)."""
+    rows = cal.run_cell(cell)
+    assert all(row.ok for row in rows), rows
+    group = cal.groups([row.to_dict() for row in rows])[0]
+    assert group.ok, group
 
 
 @pytest.mark.calibration
 def test_whole_calibration_matrix():
     """Every cell, every depth and layer (docs/calibrate_band.py runs the same
     matrix resumably, in parallel, and prints the README's table)."""
-    bad = [row for cell in cal.matrix() for row in cal.run_cell(cell) if not row.ok]
-    assert not bad, f"{len(bad)} checks out of range, first: {bad[:3]}"
+    rows = [row.to_dict() for cell in cal.matrix() for row in cal.run_cell(cell)]
+    bad = [g for g in cal.groups(rows) if not g.ok]
+    assert not bad, f"{len(bad)} groups out of range, first: {bad[:3]}"
 
 
 def test_linear_pair_terms_are_the_gaussian_ones():
