@@ -211,7 +211,9 @@ def predict_stack(
             rel_noise.append(0.0)
             mean_noise.append(0.0)
         m2_prev = m2
-    return _with_bands(out, f, beta, v, var_b, qs, rel_noise, mean_noise) if with_band else out
+    if not with_band:
+        return out
+    return _with_bands(out, (act, negative_slope), beta, v, var_b, qs, rel_noise, mean_noise)
 
 
 def _log_slope(f: ActFn, beta: float, q: float, h: float = 1e-3) -> float:
@@ -221,7 +223,7 @@ def _log_slope(f: ActFn, beta: float, q: float, h: float = 1e-3) -> float:
     return (math.log(hi) - math.log(lo)) / (2 * h) if hi > 0 and lo > 0 else 1.0
 
 
-def _with_bands(out, f, beta, v, var_b, qs, rel_noise, mean_noise) -> list[LayerPrediction]:
+def _with_bands(out, act_key, beta, v, var_b, qs, rel_noise, mean_noise) -> list[LayerPrediction]:
     """Fill in the band of every layer the mean field reached (see `band`)."""
     if not qs:
         return out
@@ -233,7 +235,7 @@ def _with_bands(out, f, beta, v, var_b, qs, rel_noise, mean_noise) -> list[Layer
             for p in out
         ]
     logs = np.log(qs)
-    table = MomentTable(f, beta, float(np.min(logs)) - 30.0, float(np.max(logs)) + 15.0)
+    table = MomentTable(*act_key, beta, float(np.min(logs)) - 30.0, float(np.max(logs)) + 15.0)
     bands = chain_band(table, v, var_b, float(logs[0]), rel_noise, mean_noise)
     return [
         LayerPrediction(
