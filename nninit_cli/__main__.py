@@ -43,16 +43,41 @@ class _Signals:
         self.raised_at: float | None = None  # when KeyboardInterrupt was last raised
         self.done = False
         self.main = threading.get_ident()
+        self.lock = threading.Lock()
 
     def install(self) -> None:
         signal.signal(signal.SIGINT, self.handle)
         signal.signal(signal.SIGTERM, self.handle)
+        # A Python handler runs only between bytecodes of the main thread, so
+        # one long C call (an SVD of 16384 x 16384) would hold it off for
+        # minutes.  The C-level handler writes the signal to the wakeup fd at
+        # once, and this thread starts the watchdog from there.
+        read, write = (_above_stdio(fd) for fd in os.pipe())
+        os.set_blocking(write, False)
+        signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+        threading.Thread(target=self._wakeup, args=(read,), name="nninit-wakeup", daemon=True).start()
 
-    def handle(self, signum: int, frame: object) -> None:
-        if self.since is None:
+    def _wakeup(self, fd: int) -> None:
+        while True:
+            try:
+                data = os.read(fd, 64)
+            except OSError:
+                return
+            if not data:
+                return
+            if data[0] in (signal.SIGINT, signal.SIGTERM):
+                self._start(data[0])
+
+    def _start(self, signum: int) -> None:
+        with self.lock:
+            if self.since is not None:
+                return
             self.since = time.monotonic()
             self.signum = signum
-            threading.Thread(target=self._watch, name="nninit-signals", daemon=True).start()
+        threading.Thread(target=self._watch, name="nninit-signals", daemon=True).start()
+
+    def handle(self, signum: int, frame: object) -> None:
+        self._start(signum)
         if in_import(frame):
             return  # the watchdog raises it once the import is over
         self.raised_at = time.monotonic()
@@ -71,6 +96,16 @@ class _Signals:
             if stale and frame is not None and not in_import(frame):
                 self.raised_at = now
                 _thread.interrupt_main(self.signum)
+
+
+def _above_stdio(fd: int) -> int:
+    """fd moved to 3 or above: with stdout closed, a new pipe would take fd 1
+    and hide that (`_stdout_closed`) or catch the table."""
+    import fcntl
+
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+    os.close(fd)
+    return high
 
 
 def _stdout_closed() -> bool:
