@@ -202,6 +202,14 @@ def q_star(
         step = np.where(np.abs(dg) > 1e-9, gq / np.where(dg == 0, 1.0, dg), 0.0)
         q[fin] = np.maximum(qf - step, 0.0)
     q = np.where(q <= 1e-14, 0.0, q)
+    # Far out an unbounded phi is homogeneous to within the quadrature's
+    # resolution (softplus^2 - relu^2 integrates to ~1/sqrt(q)), so a "root"
+    # there with the q-map's slope 1 is rounding: the map still grows, and
+    # q* is infinite (softplus at sigma_w2 = 2 read q* = 9e5)
+    far = np.isfinite(q) & (q > 1e4 * np.maximum(1.0, np.maximum(sb2, q0)))
+    if far.any():
+        slope = q_map_slope(f, q[far], sw2[far], rule)
+        q[np.flatnonzero(far)[np.abs(slope - 1.0) < 1e-6]] = np.inf
     return q.reshape(shape)
 
 
@@ -394,9 +402,16 @@ def critical_line(f: ActFn, sigma_b2: Array, tol: float = 1e-12) -> list[Critica
             out[k] = CriticalPoint(float(b), sw2, None)
             continue
         h = rg + b
-        if h[0] == 0.0:  # q* = 0 (tanh without bias): chi_1 = sigma_w2 phi'(0)^2
-            out[k] = CriticalPoint(float(b), float(1.0 / slope_moment(f, np.array(1e-12))), 0.0)
-            continue
+        if h[0] == 0.0:
+            # q* = 0 (tanh without bias): chi_1 = sigma_w2 phi'(0)^2, but only
+            # if the cells, whose q-map starts at q = 1, do not explode there
+            # (GELU at sigma_w2 = 4 does: its q = 0 is unstable from q = 1)
+            sw2_0 = float(1.0 / slope_moment(f, np.array(1e-12)))
+            if np.isfinite(q_star(f, np.array([sw2_0]), np.array([0.0]))[0]):
+                out[k] = CriticalPoint(float(b), sw2_0, 0.0)
+                continue
+            h = h.copy()
+            h[0] = np.nan  # look for a root at q > 0 instead
         ok = np.isfinite(h[:-1]) & np.isfinite(h[1:])
         sign = np.flatnonzero(ok & (np.sign(h[:-1]) != np.sign(h[1:])))
         if len(sign) == 0:
@@ -437,8 +452,11 @@ def critical_line(f: ActFn, sigma_b2: Array, tol: float = 1e-12) -> list[Critica
             lo, hi = np.where(done, mid, lo), np.where(done, mid, hi)
         q = np.where(np.abs(hlo) <= np.abs(hhi), lo, hi)
         sw2s = 1.0 / slope_moment(f, q)
-        for k, qk, wk in zip(idx, q, sw2s, strict=True):
-            out[int(k)] = CriticalPoint(float(sb2[k]), float(wk), float(qk))
+        # a root far out where phi is homogeneous to the quadrature's
+        # resolution is rounding, as in q_star (softplus, GELU without bias)
+        far = (q > 1e4 * np.maximum(1.0, b)) & (np.abs(q_map_slope(f, q, sw2s) - 1.0) < 1e-6)
+        for k, qk, wk, fk in zip(idx, q, sw2s, far, strict=True):
+            out[int(k)] = CriticalPoint(float(sb2[k]), None if fk else float(wk), None if fk else float(qk))
     return [p for p in out if p is not None]
 
 
