@@ -454,7 +454,12 @@ def critical_line(f: ActFn, sigma_b2: Array, tol: float = 1e-12) -> list[Critica
         sw2s = 1.0 / slope_moment(f, q)
         # a root far out where phi is homogeneous to the quadrature's
         # resolution is rounding, as in q_star (softplus, GELU without bias)
-        far = (q > 1e4 * np.maximum(1.0, b)) & (np.abs(q_map_slope(f, q, sw2s) - 1.0) < 1e-6)
+        slope = q_map_slope(f, q, sw2s)
+        far = (q > 1e4 * np.maximum(1.0, b)) & (np.abs(slope - 1.0) < 1e-6)
+        # and a fixed point the q-map leaves (slope > 1) is not where a stack
+        # settles: GELU's chi_1 = 1 points are unstable, its cells go from
+        # ordered straight to unbounded as the stable q* disappears
+        far |= slope > 1.0 + 1e-9
         for k, qk, wk, fk in zip(idx, q, sw2s, far, strict=True):
             out[int(k)] = CriticalPoint(float(sb2[k]), None if fk else float(wk), None if fk else float(qk))
     return [p for p in out if p is not None]

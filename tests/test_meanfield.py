@@ -20,18 +20,21 @@ def test_softplus_at_sigma_w2_2_has_no_fixed_point():
     assert mf.critical_line(f, [0.0])[0].sigma_w2 is None
 
 
-def test_gelu_critical_line_is_where_the_cells_are():
-    """GELU's q = 0 is a fixed point with chi_1 = 1 at sigma_w2 = 4, but from
-    q = 1 (where the cells start) the stack explodes there: no critical point
-    at sigma_b2 = 0.  With a bias the line is finite and the cell on it is
-    critical."""
-    f = mf.act_fn("gelu")
-    at0, at05 = mf.critical_line(f, [0.0, 0.05])
-    assert at0.sigma_w2 is None
-    assert mf.phase_grid(f, [4.0], [0.0])[0].phase == "unbounded"
-    cell = mf.phase_grid(f, [at05.sigma_w2], [0.05])[0]
-    assert cell.phase == "critical" and abs(cell.chi1 - 1) < 1e-4
-    assert np.isclose(cell.q_star, at05.q_star, rtol=1e-4)
+def test_critical_points_are_where_the_cells_are_critical():
+    """A point of the critical line is a stable fixed point the cells reach
+    from q = 1, so the cell there is critical.  GELU's chi_1 = 1 points at
+    small sigma_b2 are unstable fixed points of the q-map (from q = 1 the
+    stack explodes there; the cells go from ordered to unbounded): none.  At
+    sigma_b2 = 0.5 it has a stable one (q* = 22)."""
+    for act in ("tanh", "gelu", "silu", "elu", "selu", "sigmoid"):
+        f = mf.act_fn(act)
+        for p in mf.critical_line(f, [0.0, 0.05, 0.5, 1.0]):
+            if p.sigma_w2 is None:
+                continue
+            cell = mf.phase_grid(f, [p.sigma_w2], [p.sigma_b2], rule=mf.FINE)[0]
+            assert cell.phase == "critical", (act, p, cell)
+            assert np.isclose(cell.q_star, p.q_star, rtol=1e-4, atol=1e-9), (act, p, cell)
+    assert all(p.sigma_w2 is None for p in mf.critical_line(mf.act_fn("gelu"), [0.0, 0.05]))
 
 
 def test_tanh_without_bias_keeps_its_q0_critical_point():
