@@ -73,7 +73,7 @@ class JacobianLayerTheory:
 class JacobianTheory:
     """The infinite-width predictions, each None with a reason where the
     theory has none.  weights: "gaussian" (i.i.d. entries), "orthogonal" or
-    None."""
+    None, with weights_reason saying why."""
 
     mean_sq: float | None
     mean_sq_reason: str | None
@@ -81,6 +81,7 @@ class JacobianTheory:
     spread_reason: str | None
     weights: str | None
     layers: list[JacobianLayerTheory]
+    weights_reason: str | None = None
 
     def to_dict(self) -> dict:
         return {**asdict(self), "layers": [asdict(layer) for layer in self.layers]}
@@ -124,11 +125,12 @@ def predict_jacobian(net, m2_in: float) -> JacobianTheory:
     fed inputs of mean square `m2_in`."""
     if net.arch != "mlp":
         why = "the chi_1 product and the free-probability sum are for a plain MLP, not a resmlp"
-        return JacobianTheory(None, why, None, why, None, [])
+        unclassified = "not classified: the theory is for a plain MLP, not a resmlp"
+        return JacobianTheory(None, why, None, why, None, [], unclassified)
     v = weight_variance_gain(net, net.width, net.width)
     if v is None:
         why = "the mean-field theory needs zero-mean random weights"
-        return JacobianTheory(None, why, None, why, None, [])
+        return JacobianTheory(None, why, None, why, None, [], why)
     v_w, w_reason = weight_spread(net)
     beta, var_b = bias_terms(net, net.width)
     rows: list[JacobianLayerTheory] = []
@@ -137,7 +139,7 @@ def predict_jacobian(net, m2_in: float) -> JacobianTheory:
         q = v * m2 + var_b
         if not math.isfinite(q):
             why = f"the pre-activation variance overflows at layer {layer}"
-            return JacobianTheory(math.inf, why, None, why, _kind(v_w), rows)
+            return JacobianTheory(math.inf, why, None, why, _kind(v_w), rows, w_reason)
         m2, mu1, mu2 = derivative_moments(net.act, net.negative_slope, beta, q)
         chi1 = v * mu1
         log_mean += math.log(chi1) if chi1 > 0 else -math.inf
@@ -147,7 +149,7 @@ def predict_jacobian(net, m2_in: float) -> JacobianTheory:
         rows.append(JacobianLayerTheory(layer, q, chi1, term))
     mean_sq = math.exp(log_mean) if log_mean < 709.0 else math.inf
     if v_w is None:
-        return JacobianTheory(mean_sq, None, None, w_reason, None, rows)
+        return JacobianTheory(mean_sq, None, None, w_reason, None, rows, w_reason)
     if not math.isfinite(spread):
         dead = "phi' is 0 almost everywhere (a dead stack)"
         return JacobianTheory(mean_sq, None, None, dead, _kind(v_w), rows)

@@ -466,6 +466,12 @@ class JacobianResult:
         }
 
 
+# a measured xi_c this far from theory gets a fit_note (tanh's ordered cells at width 1024 come within it)
+PHASE_FIT_TOL = 0.25
+# q*'s reason at a homogeneous phi's marginal point (ReLU at sigma_w2 = 2 with no bias)
+EVERY_Q_FIXED = "every q is a fixed point (homogeneous activation, no bias)"
+
+
 @dataclass(frozen=True)
 class PhaseCell:
     """One (sigma_w2, sigma_b2) of `nninit phase`: the infinite-width theory
@@ -494,6 +500,7 @@ class PhaseCell:
     xi_q_reason: str | None = None
     xi_c_reason: str | None = None
     measured_xi_c_reason: str | None = None
+    fit_note: str | None = None  # why to read a measured_xi_c more than PHASE_FIT_TOL from xi_c with care
     fit_first_layer: int | None = None
     fit_last_layer: int | None = None
     measured_c: list[float] | None = None

@@ -171,16 +171,23 @@ def _bias(raw: Any) -> str | float:
         ) from None
 
 
+def has_empty_item(raw: Any) -> bool:
+    """A typed comma list with an empty item (`1,,2`, `a,`, ''): refused, not
+    skipped, since it is most often a value that went missing (an unset shell
+    variable).  A config file's list (`[]` included) is taken as it is."""
+    return not isinstance(raw, list | tuple) and any(not t.strip() for t in str(raw).split(","))
+
+
 def verdict_list(allowed: Iterable[str]) -> Parser:
     allowed = tuple(allowed)
 
     def parse(raw: Any) -> tuple[str, ...]:
+        if has_empty_item(raw):
+            raise ValueError(f"an empty item in {raw!r}: give a comma list of {', '.join(allowed)}")
         items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
         out = []
         for item in items:
             word = str(item).strip().lower()
-            if not word:
-                continue
             if word not in allowed:
                 raise ValueError(f"{word!r} is not one of {', '.join(allowed)}")
             out.append(word)
@@ -742,6 +749,8 @@ def std_trace_spec(given: Mapping[str, Any], config: Path | None = None) -> StdT
         fail_on=values["fail_on"],
         input_corr=values["input_corr"],
     )
+    if spec.input_corr > 0 and spec.net.batch_size < 2:
+        raise SpecError("--input-corr", "needs --batch-size 2 or more (pairs of examples)")
     resources.require(resources.std_trace(spec.net, spec.backward))
     return spec
 
@@ -1843,7 +1852,27 @@ def jacobian_spec(given: Mapping[str, Any], config: Path | None = None) -> Jacob
         fail_on=values["fail_on"],
     )
     resources.require(_jacobian_memory(spec))
+    _check_jacobian_work(spec)
     return spec
+
+
+JACOBIAN_MAX_FLOP = 2e12  # about a minute or two on one core
+
+
+def _check_jacobian_work(spec: JacobianSpec) -> None:
+    """Refuse runs that fit in memory but would compute for many minutes:
+    per sample, forward-mode J costs 2 w^3 a Linear and the SVD about 10 w^3,
+    and neither call can be interrupted halfway (one C call each)."""
+    net, w = spec.net, spec.net.width
+    per_layer = net.branch_depth if net.residual else 1
+    flop = spec.samples * (2 * net.layers * per_layer + 10) * float(w) ** 3
+    if flop > JACOBIAN_MAX_FLOP:
+        raise SpecError(
+            "--width",
+            f"{net.layers} layers x {w} units x {spec.samples} samples is about {flop / 1e9:,.0f} GFLOP, "
+            f"over the {JACOBIAN_MAX_FLOP / 1e9:,.0f} GFLOP limit (minutes that Ctrl-C cannot cut short): "
+            "lower --width, --layers or --samples",
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -1872,10 +1901,13 @@ def variance_axis(positive: bool) -> Parser:
                 lo, hi, n = check(_number(lo_t)), check(_number(hi_t)), int(n_t)
             except ValueError as e:
                 raise ValueError(str(e) if rule in str(e) else f"{rule}, got {raw!r}") from None
-            if lo > hi or not 1 <= n <= PHASE_MAX_AXIS or (n == 1 and lo != hi):
-                raise ValueError(f"{rule} (n = 1 needs lo = hi), got {raw!r}")
+            fault = _range_fault(lo, hi, n)
+            if fault:
+                raise ValueError(f"lo:hi:n {fault} (in {raw!r})")
             values = [lo + (hi - lo) * k / (n - 1) for k in range(n)] if n > 1 else [lo]
         else:
+            if has_empty_item(raw):
+                raise ValueError(f"{rule}, got {raw!r} (an empty item)")
             items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
             try:
                 values = [check(_number(str(i).strip())) for i in items if str(i).strip()]
@@ -1888,10 +1920,24 @@ def variance_axis(positive: bool) -> Parser:
     return parse
 
 
+def _range_fault(lo: float, hi: float, n: int) -> str | None:
+    """What is wrong with lo:hi:n, in words (None: nothing)."""
+    if not 1 <= n <= PHASE_MAX_AXIS:
+        return f"needs n from 1 to {PHASE_MAX_AXIS}, got n = {n}"
+    if lo > hi:
+        return f"needs lo <= hi, got lo {lo:g} > hi {hi:g}"
+    if n == 1 and lo != hi:
+        return "with n = 1 needs lo = hi"
+    return None
+
+
 def depth_list(raw: Any) -> tuple[int, ...]:
-    """--train-depths 4,8,16: Linear layers per trained MLP (2 to 1000); () for none."""
+    """--train-depths 4,8,16: Linear layers per trained MLP (2 to 1000); () for none
+    (the default, or [] in a config file)."""
     items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
     rule = "must be a comma list of depths from 2 to 1000 (Linear layers per MLP)"
+    if has_empty_item(raw):
+        raise ValueError(f"{rule}, got {raw!r} (an empty item)")
     out = []
     for item in items:
         text = str(item).strip()

@@ -98,7 +98,11 @@ JSON_ROWS = {
     "list": _list_rows,
     "coord-check": _coord_rows,
     "phase": lambda d: d["cells"],
-    "jacobian": lambda d: d["samples"],
+    "jacobian": lambda d: [
+        *d["samples"],
+        {"sample": "all", **d["pooled"]},
+        {"sample": "theory", "mean_sq": d["theory"]["mean_sq"], "spread": d["theory"]["spread"]},
+    ],
 }
 # A setting the JSON config records under another name (python names).
 RECORDED_AS = {

@@ -90,13 +90,15 @@ def test_json_has_every_cell_and_a_reason_for_every_null(cli):
     # at sigma_w2 = 2 without bias every q is fixed and chi_1 = 1: critical, infinite depth scales
     c = cells[(2.0, 0.0)]
     assert c["phase"] == "critical" and c["xi_c"] is None and c["xi_c_reason"].startswith("infinite")
+    marginal = c["q_star_reason"]
+    assert c["q_star"] is None and marginal.startswith("every q is a fixed point")
     # below: ordered, q* = sigma_b2 / (1 - sigma_w2 / 2), chi_1 = sigma_w2 / 2
     c = cells[(1.0, 0.1)]
     assert c["phase"] == "ordered" and c["q_star"] == pytest.approx(0.2) and c["chi1"] == pytest.approx(0.5)
     assert c["xi_c"] == pytest.approx(1 / math.log(2), rel=1e-6) and c["xi_c_reason"] is None
     assert all(c["measured_xi_c"] is None and "--measure" in c["measured_xi_c_reason"] for c in data["cells"])
     assert data["critical"] == [
-        {"sigma_b2": 0.0, "sigma_w2": pytest.approx(2.0), "q_star": None, "reason": None},
+        {"sigma_b2": 0.0, "sigma_w2": pytest.approx(2.0), "q_star": None, "reason": marginal},
         {"sigma_b2": 0.1, "sigma_w2": None, "q_star": None, "reason": data["critical"][1]["reason"]},
     ]
     assert "no finite q*" in data["critical"][1]["reason"]

@@ -24,8 +24,8 @@ def command(shared: Shared) -> None:
 
     \b
     Example:
-      nninit jacobian                                  # linear + Gaussian: spread ~ depth
-      nninit jacobian --init orthogonal                # every singular value 1: isometric
+      nninit jacobian                           # linear, Gaussian: spread ~ depth
+      nninit jacobian --init orthogonal         # every s = 1: isometric
       nninit jacobian --act tanh --init orthogonal --gain 1 --input-std 0.01
       nninit jacobian --act relu --init kaiming --plot relu.png
       nninit jacobian --json --fail-on anisotropic | jq .pooled.spread

@@ -35,8 +35,10 @@ def command(
     \b
     Example:
       nninit std-trace                               # explodes, nan near layer 32
-      nninit std-trace --std 0.0625                  # std(w) = 1/sqrt(256): stable
+      nninit std-trace --std 0.0625                  # std(w) 1/sqrt(256): stable
       nninit std-trace --act tanh --init xavier      # settles near 0.64
+      nninit std-trace --act tanh --init xavier --input-corr 0.5
+      nninit std-trace --act relu --init kaiming --bias 0 --bias-std 0.1
       nninit std-trace --act relu --init kaiming --plot relu.png
       nninit std-trace --json --fail-on nonfinite | jq .first_nonfinite_layer
     """

@@ -43,7 +43,8 @@ from typing import Any
 import numpy as np
 
 from nninit_cli import meanfield
-from nninit_cli.results import PhaseCell, PhaseResult
+from nninit_cli.results import EVERY_Q_FIXED, PhaseCell, PhaseResult
+from nninit_cli.results import PHASE_FIT_TOL as FIT_TOL
 from nninit_cli.specs import PhaseSpec
 
 FLOOR_MARGIN = 3.0  # a fitted deviation is at least this many noise floors
@@ -70,25 +71,52 @@ def _scale_reason(xi: float | None, chi: float | None, name: str) -> str | None:
     return None
 
 
-def theory_cell(c: meanfield.Cell) -> PhaseCell:
-    """A meanfield cell as the JSON holds it: infinities are None with a reason."""
-    unbounded = c.phase == "unbounded"
+# phi(a x) = a phi(x) for a > 0: with no bias the q-map is q -> sigma_w2 E[phi(z)^2] q
+HOMOGENEOUS = ("linear", "relu", "lrelu")
+
+
+def every_q_fixed(act: str, c: meanfield.Cell) -> bool:
+    """A homogeneous phi without bias has the linear q-map q -> chi_1 q: a
+    finite q* > 0 exists only where chi_1 = 1, and there every q is one, so
+    the solver's q* (its starting q) means nothing."""
+    return act in HOMOGENEOUS and c.sigma_b2 == 0 and c.q_star is not None and c.q_star > 0
+
+
+def _q_star_reason(act: str, c: meanfield.Cell) -> str | None:
+    if c.phase == "unbounded":
+        return "infinite: the q-map grows without limit (phase unbounded)"
+    return EVERY_Q_FIXED if every_q_fixed(act, c) else None
+
+
+def theory_cell(c: meanfield.Cell, act: str) -> PhaseCell:
+    """A meanfield cell as the JSON holds it: infinities are None with a
+    reason, and so is the arbitrary q* of a homogeneous phi's marginal point."""
+    why_q = _q_star_reason(act, c)
     return PhaseCell(
         sigma_w2=c.sigma_w2,
         sigma_b2=c.sigma_b2,
         phase=c.phase,
-        q_star=c.q_star,
+        q_star=None if why_q else c.q_star,
         chi1=c.chi1,
         c_star=c.c_star,
         chi_c=c.chi_c,
         xi_q=_finite(c.xi_q),
         xi_c=_finite(c.xi_c),
         measured_xi_c=None,
-        q_star_reason="infinite: the q-map grows without limit (phase unbounded)" if unbounded else None,
+        q_star_reason=why_q,
         xi_q_reason=_scale_reason(c.xi_q, c.chi1, "the q-map's slope"),
         xi_c_reason=_scale_reason(c.xi_c, c.chi_c, "chi_c"),
         measured_xi_c_reason="not measured (add --measure)",
     )
+
+
+def _critical_reason(act: str, p: meanfield.CriticalPoint) -> str | None:
+    """Why a point of the critical line has a null (None: it has none)."""
+    if p.sigma_w2 is None:
+        return "no finite q* has chi_1 = 1 here (the variance grows without limit where chi_1 reaches 1)"
+    if p.q_star is None:
+        return EVERY_Q_FIXED if act in HOMOGENEOUS and p.sigma_b2 == 0 else "no single q* on the line here"
+    return None
 
 
 def theory(spec: PhaseSpec) -> tuple[list[meanfield.Cell], list[dict[str, Any]]]:
@@ -100,11 +128,7 @@ def theory(spec: PhaseSpec) -> tuple[list[meanfield.Cell], list[dict[str, Any]]]
     critical = []
     for p in meanfield.critical_line(f, np.asarray(spec.sigma_b2, float)):
         row = p.to_dict()
-        row["reason"] = (
-            None
-            if p.sigma_w2 is not None
-            else "no finite q* has chi_1 = 1 here (the variance grows without limit where chi_1 reaches 1)"
-        )
+        row["reason"] = _critical_reason(spec.act, p)
         critical.append(row)
     return cells, critical
 
@@ -114,7 +138,7 @@ def run_phase(
 ) -> PhaseResult:
     """The grid's theory, then what --measure and --train-depths ask for."""
     cells, critical = theory(spec)
-    rows = [theory_cell(c) for c in cells]
+    rows = [theory_cell(c, spec.act) for c in cells]
     if spec.measure:
         rows = measure(spec, cells, rows, on_measure)
     training = train_probe(spec, cells, on_unit) if spec.train_depths else []
@@ -170,6 +194,18 @@ def fit_window(
     while end + 1 < len(ok) and ok[end + 1]:
         end += 1
     return list(range(start, end + 1))
+
+
+def fit_note(fit: float | None, theory: float | None, layers: int, width: int) -> str | None:
+    """Why a fit more than FIT_TOL from theory should be read with care (None:
+    it is within).  The noise floor falls as 1 / sqrt(width), so a wider stack
+    keeps more layers above it for the fit."""
+    if fit is None or theory is None or not math.isfinite(theory) or abs(fit / theory - 1) <= FIT_TOL:
+        return None
+    return (
+        f"{100 * abs(fit / theory - 1):.0f}% from theory (over {100 * FIT_TOL:.0f}%): fitted over "
+        f"{layers} layers at width {width}; a wider --width keeps more layers above the noise floor"
+    )
 
 
 def fit_xi(dev: list[float], window: list[int]) -> float | None:
@@ -237,6 +273,7 @@ def _fit_cell(
         row,
         measured_xi_c=xi,
         measured_xi_c_reason=None if xi is not None else "no decay: |c_l - c*| does not shrink over the fit",
+        fit_note=fit_note(xi, cell.xi_c, len(window), spec.width),
         fit_first_layer=window[0] + 1,
         fit_last_layer=window[-1] + 1,
         **detail,
@@ -380,14 +417,15 @@ def train_probe(
         results[i] = res
         if on_unit is not None:
             on_unit(done, len(units))
-    xi = {c.sigma_w2: c.xi_c for c in cells if c.sigma_b2 == spec.sigma_b2[0]}
+    at = {c.sigma_w2: c for c in cells if c.sigma_b2 == spec.sigma_b2[0]}
     rows = []
     per = len(spec.seeds)
     for k in range(0, len(units), per):
         u = units[k]
         got = [r for r in results[k : k + per] if r is not None]
         acc = [r["accuracy"] for r in got]
-        six = None if xi.get(u["sigma_w2"]) is None else 6 * xi[u["sigma_w2"]]
+        cell = at[u["sigma_w2"]]
+        six = _finite(None if cell.xi_c is None else 6 * cell.xi_c)
         rows.append(
             {
                 "depth": u["depth"],
@@ -396,7 +434,8 @@ def train_probe(
                 "accuracy": float(np.mean(acc)),
                 "accuracy_per_seed": acc,
                 "loss": float(np.mean([r["loss"] for r in got])),
-                "six_xi_c": _finite(six),
+                "six_xi_c": six,
+                "six_xi_c_reason": None if six is not None else _scale_reason(cell.xi_c, cell.chi_c, "chi_c"),
             }
         )
     return rows

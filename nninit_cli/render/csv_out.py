@@ -153,8 +153,19 @@ def coord_check_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def jacobian_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One row per input: its Jacobian's spectrum (the pooled one is the JSON's)."""
-    return list(results["samples"])
+    """The table's rows: one per input (its Jacobian's spectrum), "all" (every
+    input's singular values pooled) and "theory" (mean s^2 and spread, the
+    only two it predicts; `reason` says why one is missing)."""
+    th = results["theory"]
+    mean_sq = th["mean_sq"]
+    theory = {
+        "sample": "theory",
+        "mean_sq": mean_sq,
+        "rms": mean_sq**0.5 if mean_sq is not None else None,
+        "spread": th["spread"],
+        "reason": th["mean_sq_reason"] or th["spread_reason"],
+    }
+    return [*results["samples"], {"sample": "all", **results["pooled"]}, theory]
 
 
 def phase_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -690,29 +690,65 @@ def jacobian_plot(res: Any, path: Path) -> None:
     save(jacobian_figure(res), path)
 
 
+UNBOUNDED_GREY = "0.6"  # cells whose q* is infinite, in both the heatmap and its key
+
+
+def _mark_top(ax: Any, xs: list[float], marker: str, color: str, label: str) -> None:
+    """Marks just under the top of the axes at these x (a value that is not
+    on the y axis: infinite, off-scale, or no value at all)."""
+    if xs:
+        ax.plot(xs, [0.96] * len(xs), marker, color=color, ls="none", clip_on=False, label=label,
+                transform=ax.get_xaxis_transform())  # fmt: skip
+
+
+def _phase_curves(ax: Any, res: Any) -> None:
+    """One sigma_b2: xi_c and xi_q against sigma_w2 on a log axis, the fits;
+    critical cells (infinite xi) and unbounded ones (q* infinite) marked at
+    the top, so a grid with no finite depth scale still draws."""
+    c = res.config
+    sw, sb = c["sigma_w2"], c["sigma_b2"]
+    drawn = False
+    for key, label, style in (("xi_c", "xi_c (theory)", "-"), ("xi_q", "xi_q (theory)", "--")):
+        ys = _finite([getattr(cell, key) for cell in res.cells])
+        if any(not math.isnan(y) for y in ys):
+            ax.plot(sw, ys, style, marker="." if len(sw) < 3 else None, label=label)
+            drawn = True
+    fits = [(cell.sigma_w2, cell.measured_xi_c) for cell in res.cells if _positive([cell.measured_xi_c])]
+    if fits:
+        ax.plot(*zip(*fits, strict=True), "o", color="C3", label=f"xi_c measured (width {c['width']})")
+        drawn = True
+    infinite = [cell.sigma_w2 for cell in res.cells if cell.phase != "unbounded" and cell.xi_c is None]
+    _mark_top(ax, infinite, "^", "C2", "xi_c infinite (critical)")
+    _mark_top(ax, [cell.sigma_w2 for cell in res.cells if cell.phase == "unbounded"], "x", UNBOUNDED_GREY,
+              "unbounded (q* infinite)")  # fmt: skip
+    for p in res.critical:
+        if p["sigma_w2"] is not None:
+            label = f"critical sigma_w2 = {p['sigma_w2']:.4f}"
+            ax.axvline(p["sigma_w2"], color="0.3", lw=0.8, ls=":", label=label)
+    if drawn:
+        ax.set_yscale("log")
+    else:
+        ax.set_yticks([])
+        ax.text(0.5, 0.5, "no finite depth scale", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("sigma_w^2")
+    ax.set_ylabel("depth scale (layers)")
+    ax.set_title(f"sigma_b^2 = {sb[0]:g}", fontsize="small")
+    ax.legend(fontsize="small")
+    ax.grid(True, alpha=0.3)
+
+
 def _phase_xi_panel(ax: Any, res: Any) -> None:
-    """xi_c over (sigma_w2, sigma_b2) on a log colour scale (grey: q* infinite)
-    with the critical line; with one sigma_b2, xi_c and xi_q against sigma_w2."""
+    """xi_c over (sigma_w2, sigma_b2) on a log colour scale (grey: q* infinite,
+    the top colour: xi_c of 1000 layers or more, critical cells' infinite one
+    included) with the critical line; with one sigma_b2, `_phase_curves`."""
     import numpy as np
-    from matplotlib.colors import LogNorm
+    from matplotlib.colors import ListedColormap, LogNorm
+    from matplotlib.patches import Patch
 
     c = res.config
     sw, sb = c["sigma_w2"], c["sigma_b2"]
-    line = [(p["sigma_w2"], p["sigma_b2"]) for p in res.critical if p["sigma_w2"] is not None]
     if len(sb) == 1:
-        for key, label, style in (("xi_c", "xi_c (theory)", "-"), ("xi_q", "xi_q (theory)", "--")):
-            ax.plot(sw, _finite([getattr(cell, key) for cell in res.cells]), style, label=label)
-        fits = [(cell.sigma_w2, cell.measured_xi_c) for cell in res.cells if cell.measured_xi_c is not None]
-        if fits:
-            ax.plot(*zip(*fits, strict=True), "o", color="C3", label=f"xi_c measured (width {c['width']})")
-        for x, _ in line:
-            ax.axvline(x, color="0.3", lw=0.8, ls=":", label=f"critical sigma_w2 = {x:.4f}")
-        ax.set_yscale("log")
-        ax.set_xlabel("sigma_w^2")
-        ax.set_ylabel("depth scale (layers)")
-        ax.set_title(f"sigma_b^2 = {sb[0]:g}", fontsize="small")
-        ax.legend(fontsize="small")
-        ax.grid(True, alpha=0.3)
+        _phase_curves(ax, res)
         return
     xi = np.full((len(sb), len(sw)), np.nan)
     col, row = {v: i for i, v in enumerate(sw)}, {v: j for j, v in enumerate(sb)}
@@ -725,21 +761,52 @@ def _phase_xi_panel(ax: Any, res: Any) -> None:
             xi[j, i] = 1e4 if cell.xi_c is None else max(cell.xi_c, 0.1)
     mesh = ax.pcolormesh(sw, sb, np.ma.masked_invalid(xi), shading="nearest", cmap="viridis",
                          norm=LogNorm(vmin=0.5, vmax=1e3, clip=True))  # fmt: skip
+    handles = []
     if unbounded.any():
         grey = np.ma.masked_equal(unbounded, 0)
-        ax.pcolormesh(sw, sb, grey, shading="nearest", cmap="Greys", vmin=0, vmax=2)
-    if line:
-        ax.plot(*zip(*line, strict=True), color="white", lw=1.5, label="critical line (chi_1 = 1)")
-        ax.legend(fontsize="small", loc="upper left")
-    ax.figure.colorbar(mesh, ax=ax, label="xi_c (layers)")
+        ax.pcolormesh(sw, sb, grey, shading="nearest", cmap=ListedColormap([UNBOUNDED_GREY]))
+        handles.append(Patch(facecolor=UNBOUNDED_GREY, label="unbounded (q* infinite)"))
     pad = (sw[-1] - sw[0]) / max(2 * (len(sw) - 1), 1)
-    ax.set_xlim(sw[0] - pad, sw[-1] + pad)  # the line may leave the grid: the grid is what was asked
+    lo, hi = sw[0] - pad, sw[-1] + pad
+    line = [(p["sigma_w2"], p["sigma_b2"]) for p in res.critical if p["sigma_w2"] is not None]
+    if any(lo <= x <= hi for x, _ in line):  # a line wholly off the grid gets no empty legend entry
+        dots = "." if len(line) < 3 else None
+        (drawn,) = ax.plot(*zip(*line, strict=True), color="white", lw=1.5, marker=dots,
+                           label="critical line (chi_1 = 1)")  # fmt: skip
+        handles.insert(0, drawn)
+    if handles:
+        ax.legend(handles=handles, fontsize="small", loc="upper left")
+    ax.figure.colorbar(mesh, ax=ax, extend="max", label="xi_c (layers; top: 1000+ or infinite, critical)")
+    ax.set_xlim(lo, hi)  # the line may leave the grid: the grid is what was asked
     ax.set_xlabel("sigma_w^2")
     ax.set_ylabel("sigma_b^2")
 
 
+def _log_edges(values: list[float]) -> list[float]:
+    """Bin edges on a log axis with each value at its bin's (geometric) centre."""
+    if len(values) == 1:
+        return [values[0] / math.sqrt(2), values[0] * math.sqrt(2)]
+    inner = [math.sqrt(a * b) for a, b in zip(values, values[1:], strict=False)]
+    return [values[0] ** 2 / inner[0], *inner, values[-1] ** 2 / inner[-1]]
+
+
+def _lin_edges(values: list[float]) -> list[float]:
+    """Bin edges with each value at its bin's centre (one value: +-5%)."""
+    if len(values) == 1:
+        half = 0.05 * abs(values[0]) or 0.5
+        return [values[0] - half, values[0] + half]
+    inner = [(a + b) / 2 for a, b in zip(values, values[1:], strict=False)]
+    return [2 * values[0] - inner[0], *inner, 2 * values[-1] - inner[-1]]
+
+
+SIX_XI_HEADROOM = 10.0  # the y axis reaches at most this far above the deepest bin for the 6 xi_c curve
+
+
 def _phase_training_panel(ax: Any, res: Any) -> None:
-    """Dev accuracy over (sigma_w2, depth) with 6 xi_c drawn over it."""
+    """Dev accuracy over (sigma_w2, depth), each depth's row centred on it on
+    a log depth axis, with 6 xi_c drawn over it: the axis stretches to show
+    the curve, up to SIX_XI_HEADROOM x the deepest row; beyond that, and where
+    xi_c is infinite, the curve is marked at the top."""
     import numpy as np
 
     c = res.config
@@ -747,17 +814,37 @@ def _phase_training_panel(ax: Any, res: Any) -> None:
     acc = np.full((len(depths), len(sw)), np.nan)
     for r in res.training:
         acc[depths.index(r["depth"]), sw.index(r["sigma_w2"])] = r["accuracy"]
-    mesh = ax.pcolormesh(sw, depths, acc, shading="nearest", cmap="magma", vmin=0, vmax=1)
-    six = [(r["sigma_w2"], r["six_xi_c"]) for r in res.training if r["depth"] == depths[0]]
-    ax.plot([s for s, _ in six], [x if x is not None else math.nan for _, x in six], color="cyan", lw=1.5,
-            label="6 xi_c")  # fmt: skip
-    ax.set_ylim(0, max(depths) * 1.05)
+    d_edges = _log_edges([float(d) for d in depths])
+    mesh = ax.pcolormesh(_lin_edges(sw), d_edges, acc, shading="flat", cmap="magma", vmin=0, vmax=1)
+    rows = [r for r in res.training if r["depth"] == depths[0]]
+    six = [r["six_xi_c"] for r in rows]
+    finite = _positive(six)
+    lo = min([d_edges[0], *(x / 1.15 for x in finite)])
+    hi = min(max([d_edges[-1], *finite]) * 1.15, d_edges[-1] * SIX_XI_HEADROOM)
+    shown = [x if x is not None and x <= hi else math.nan for x in six]
+    if any(not math.isnan(x) for x in shown):
+        ax.plot([r["sigma_w2"] for r in rows], shown, color="cyan", lw=1.5, marker=".", label="6 xi_c")
+    why = {r["sigma_w2"]: r.get("six_xi_c_reason") or "" for r in rows}
+    _mark_top(ax, [r["sigma_w2"] for r in rows if (r["six_xi_c"] or 0) > hi], "^", "cyan",
+              f"6 xi_c off-scale (above {_short(hi)})")  # fmt: skip
+    critical = [x for x, w in why.items() if w.startswith("infinite")]
+    _mark_top(ax, critical, "^", "C2", "6 xi_c infinite (critical)")
+    _mark_top(ax, [x for x, w in why.items() if w.startswith("q* is infinite")], "x", UNBOUNDED_GREY,
+              "unbounded (q* infinite)")  # fmt: skip
+    ax.set_yscale("log")
+    ax.set_ylim(lo, hi)
+    ticks = [float(d) for d in depths]  # the rows' depths, and decades where the axis runs past them
+    ticks += [10.0**k for k in range(math.ceil(math.log10(lo)), math.floor(math.log10(hi)) + 1)
+              if not d_edges[0] <= 10.0**k <= d_edges[-1]]  # fmt: skip
+    ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
+    ax.minorticks_off()
     ax.figure.colorbar(mesh, ax=ax, label="dev accuracy")
     ax.set_xlabel("sigma_w^2")
-    ax.set_ylabel("depth (Linear layers)")
+    ax.set_ylabel("depth (Linear layers, log scale)")
     ax.set_title(f"trained {c['train_epochs']} epochs on {c['dataset']}, sigma_b^2 = {c['sigma_b2'][0]:g}",
                  fontsize="small")  # fmt: skip
-    ax.legend(fontsize="small", loc="upper right")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small", loc="best")
 
 
 def phase_figure(res: Any) -> Any:

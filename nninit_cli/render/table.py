@@ -20,7 +20,8 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from nninit_cli.resources import widths_text
-from nninit_cli.results import BlockStats, CompareResult, GradNormsResult, StdTraceResult
+from nninit_cli.results import EVERY_Q_FIXED, BlockStats, CompareResult, GradNormsResult, StdTraceResult
+from nninit_cli.results import PHASE_FIT_TOL as FIT_TOL
 
 
 class _Console(Console):
@@ -1017,7 +1018,7 @@ def _phase_cells(res: Any) -> Grid:
         row += [num(cell.c_star), _xi(cell.xi_q, cell.xi_q_reason), _xi(cell.xi_c, cell.xi_c_reason)]
         if measured:
             span = "-" if cell.fit_first_layer is None else f"{cell.fit_first_layer}-{cell.fit_last_layer}"
-            row += [num(cell.measured_xi_c), span]
+            row += [num(cell.measured_xi_c) + ("*" if cell.fit_note else ""), span]
         t.add_row(*row)
     return t
 
@@ -1054,8 +1055,8 @@ def _training_table(res: Any) -> list[Any]:
     acc = {(r["depth"], r["sigma_w2"]): r for r in res.training}
     for depth in c["train_depths"]:
         t.add_row(str(depth), *(f"{100 * acc[(depth, sw[i])]['accuracy']:.0f}%" for i in picked))
-    six = {r["sigma_w2"]: r["six_xi_c"] for r in res.training}
-    t.add_row("6 xi_c", *(num(six[sw[i]]) if six[sw[i]] is not None else "inf" for i in picked))
+    six = {r["sigma_w2"]: r for r in res.training}
+    t.add_row("6 xi_c", *(_xi(six[sw[i]]["six_xi_c"], six[sw[i]].get("six_xi_c_reason")) for i in picked))
     title = (
         f"trainability: dev accuracy on {c['dataset']} after {_count(c['train_epochs'], 'epoch')} of SGD "
         f"(lr {c['train_lr']:g}, width {c['train_width']}, sigma_b2 {c['sigma_b2'][0]:g}, "
@@ -1079,8 +1080,11 @@ def phase_tables(res: Any, show_all: bool) -> list[Any]:
         if c["measure"]:
             caption += (
                 f"; xi_c fit: from the seeds' mean c_l at width {c['width']} over the fit layers "
-                "(-: no fit, --json says why)"
+                "(-: no fit, --json says why"
+                + (f"; *: over {100 * FIT_TOL:.0f}% from theory, --json fit_note)" if _flagged(res) else ")")
             )
+        if any(cell.q_star_reason == EVERY_Q_FIXED for cell in res.cells):
+            caption += f"; q* - in a critical row: {EVERY_Q_FIXED}"
         out.append(caption)
     else:
         out += _phase_map(res)
@@ -1091,6 +1095,11 @@ def phase_tables(res: Any, show_all: bool) -> list[Any]:
     if res.training:
         out += _training_table(res)
     return out
+
+
+def _flagged(res: Any) -> int:
+    """Cells whose fit is more than FIT_TOL from theory."""
+    return sum(cell.fit_note is not None for cell in res.cells)
 
 
 def phase_summary(res: Any) -> str:
@@ -1114,7 +1123,10 @@ def phase_summary(res: Any) -> str:
     if res.config["measure"]:
         if fits:
             worst = max(abs(cell.measured_xi_c / cell.xi_c - 1) for cell in fits)
-            line += f"\nmeasured xi_c in {len(fits)} cells, within {100 * worst:.0f}% of theory in each"
+            within = f"within {100 * worst:.0f}% of theory (worst cell)"
+            line += f"\nmeasured xi_c in {_count(len(fits), 'cell')}: {within}"
+            if _flagged(res):
+                line += f"; {_count(_flagged(res), 'cell')} over {100 * FIT_TOL:.0f}%, marked * in the table"
         else:
             line += "\nno cell's xi_c could be fitted (--json says why, per cell)"
     return line
