@@ -44,9 +44,18 @@ torch: Any = LazyModule("torch")
 tinit: Any = LazyModule("torch.nn.init")
 
 
+_UNIFORM_KURTOSIS = -1.2  # U(-a, a): E w^4 / E[w^2]^2 - 3 = 9/5 - 3
+# N(0, 1) cut at +-2: E z^4 / E[z^2]^2 - 3, with Z = 2 Phi(2) - 1
+_Z2 = math.erf(2 / math.sqrt(2))
+_PHI2 = math.exp(-2.0) / math.sqrt(2 * math.pi)
+_TRUNC_KURTOSIS = (3 - (2 * 8 + 6 * 2) * _PHI2 / _Z2) / (1 - 4 * _PHI2 / _Z2) ** 2 - 3
+
+
 @dataclass(frozen=True)
 class InitialiserRecord:
-    """One initialiser.  Every field is required, so a record that forgets one
+    """One initialiser.  Every field but the last two (which only the band's
+    finite-width terms read, with defaults for i.i.d. Gaussian-like entries)
+    is required, so a record that forgets one
     fails when this module is imported; `__post_init__` checks the pieces that
     can be checked without torch.
 
@@ -76,6 +85,9 @@ class InitialiserRecord:
         draws), so W x keeps the batch's Gram matrix exactly and the
         finite-width band loses the noise a Gaussian W would add
         (`nninit_cli.band`).
+    kurtosis: a weight's excess kurtosis for `net` (0 Gaussian, -1.2
+        uniform): examples that share a unit's weights share their fourth
+        cumulant, which the band's batch noise feels at 1 / width.
     """
 
     name: str
@@ -88,7 +100,8 @@ class InitialiserRecord:
     variance_gain: VarianceGain
     moments: Moments | None
     fit_to_data: FitToData | None
-    orthogonal_rows: bool
+    orthogonal_rows: bool = False
+    kurtosis: Callable[[NetSpec], float] = lambda net: 0.0  # noqa: E731
 
     def __post_init__(self) -> None:
         if ("gain" in self.flags) != (self.torch_default_gain is not None):
@@ -262,6 +275,7 @@ INITIALISER_RECORDS = (
         moments=None,
         fit_to_data=None,
         orthogonal_rows=False,
+        kurtosis=lambda net: 0.0,
     ),
     InitialiserRecord(
         name="constant",
@@ -275,6 +289,7 @@ INITIALISER_RECORDS = (
         moments=lambda net, n, m: (net.value, 0.0),
         fit_to_data=None,
         orthogonal_rows=False,
+        kurtosis=lambda net: 0.0,
     ),
     InitialiserRecord(
         name="normal",
@@ -288,6 +303,7 @@ INITIALISER_RECORDS = (
         moments=lambda net, n, m: (net.mean, net.std),
         fit_to_data=None,
         orthogonal_rows=False,
+        kurtosis=lambda net: 0.0,
     ),
     InitialiserRecord(
         name="uniform",
@@ -301,6 +317,7 @@ INITIALISER_RECORDS = (
         moments=lambda net, n, m: ((net.low + net.high) / 2, (net.high - net.low) / math.sqrt(12)),
         fit_to_data=None,
         orthogonal_rows=False,
+        kurtosis=lambda net: _UNIFORM_KURTOSIS,
     ),
     InitialiserRecord(
         name="trunc-normal",
@@ -314,6 +331,7 @@ INITIALISER_RECORDS = (
         moments=lambda net, n, m: (net.mean, net.std * math.sqrt(TRUNC_VAR_FACTOR)),
         fit_to_data=None,
         orthogonal_rows=False,
+        kurtosis=lambda net: _TRUNC_KURTOSIS,
     ),
     InitialiserRecord(  # Glorot & Bengio 2010
         name="xavier-uniform",
@@ -327,6 +345,7 @@ INITIALISER_RECORDS = (
         moments=None,
         fit_to_data=None,
         orthogonal_rows=False,
+        kurtosis=lambda net: _UNIFORM_KURTOSIS,
     ),
     InitialiserRecord(
         name="xavier-normal",
@@ -340,6 +359,7 @@ INITIALISER_RECORDS = (
         moments=None,
         fit_to_data=None,
         orthogonal_rows=False,
+        kurtosis=lambda net: 0.0,
     ),
     InitialiserRecord(  # He et al. 2015; torch's default is leaky_relu with a=0
         name="kaiming-normal",
@@ -353,6 +373,7 @@ INITIALISER_RECORDS = (
         moments=None,
         fit_to_data=None,
         orthogonal_rows=False,
+        kurtosis=lambda net: 0.0,
     ),
     InitialiserRecord(
         name="kaiming-uniform",
@@ -366,6 +387,7 @@ INITIALISER_RECORDS = (
         moments=None,
         fit_to_data=None,
         orthogonal_rows=False,
+        kurtosis=lambda net: _UNIFORM_KURTOSIS,
     ),
     InitialiserRecord(  # Saxe et al. 2014: rows (or columns) orthonormal, times g
         name="orthogonal",
@@ -379,6 +401,7 @@ INITIALISER_RECORDS = (
         moments=None,
         fit_to_data=None,
         orthogonal_rows=True,
+        kurtosis=lambda net: 0.0,
     ),
     InitialiserRecord(
         name="eye",
@@ -392,6 +415,7 @@ INITIALISER_RECORDS = (
         moments=lambda net, n, m: (None, None),
         fit_to_data=None,
         orthogonal_rows=False,
+        kurtosis=lambda net: 0.0,
     ),
     InitialiserRecord(
         name="sparse",
@@ -405,6 +429,7 @@ INITIALISER_RECORDS = (
         moments=None,
         fit_to_data=None,
         orthogonal_rows=False,
+        kurtosis=lambda net: 3.0 / max(1.0 - net.sparsity, 1e-12) - 3.0,
     ),
     InitialiserRecord(  # nn.Linear.reset_parameters: U(-1/sqrt(n), 1/sqrt(n))
         name="default",
@@ -418,6 +443,7 @@ INITIALISER_RECORDS = (
         moments=None,
         fit_to_data=None,
         orthogonal_rows=False,
+        kurtosis=lambda net: _UNIFORM_KURTOSIS,
     ),
     InitialiserRecord(  # Mishkin & Matas 2015: orthogonal, then fitted to the data
         name="lsuv",
@@ -431,5 +457,6 @@ INITIALISER_RECORDS = (
         moments=None,
         fit_to_data=lsuv_rescale,
         orthogonal_rows=True,
+        kurtosis=lambda net: 0.0,
     ),
 )

@@ -301,7 +301,9 @@ def phase_grid(f: ActFn, sigma_w2: Array, sigma_b2: Array, rule: tuple[Array, Ar
     cstar = np.ones(len(sw2))
     chic = np.full(len(sw2), np.nan)
     if fin.any():
-        chi1[fin] = sw2[fin] * slope_moment(f, qs[fin], rule)
+        # at q* = 0 the limit q -> 0+: phi' on both sides of a kink at 0
+        # (ReLU's chi_1 is sigma_w2 / 2 there, not phi'(0)^2 = 1/4 of it)
+        chi1[fin] = sw2[fin] * slope_moment(f, np.maximum(qs[fin], 1e-200), rule)
         chiq[fin] = q_map_slope(f, qs[fin], sw2[fin], rule)
         chic[fin] = chi1[fin]
     # chi_1 = 1 to the quadrature's accuracy (ReLU at sigma_w2 = 2, linear at

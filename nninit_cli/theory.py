@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nninit_cli.band import MomentTable, Pairs, chain_band, layer_noise
+from nninit_cli.band import MeanNoise, MomentTable, Pairs, chain_band, layer_noise
 from nninit_cli.initialisers import TRUNC_VAR_FACTOR as TRUNC_VAR_FACTOR  # importable from here too
 from nninit_cli.registry import ACTIVATIONS, INITS, torch_gain
 
@@ -160,6 +160,7 @@ def predict_stack(
     batch: int,
     orthogonal: bool = False,
     with_band: bool = True,
+    kurtosis: float = 0.0,
 ) -> list[LayerPrediction]:
     """Predicted pre-activation std, output mean/std and 90% band for each layer.
 
@@ -173,6 +174,7 @@ def predict_stack(
         width, batch: finite-width and batch size for the band.
         orthogonal: orthogonal weights, whose Gram matrix W^T W is fixed.
         with_band: False for the infinite-width values alone (cheaper).
+        kurtosis: the weights' excess kurtosis (the init record's).
 
     The infinite-width recursion gives the value; `nninit_cli.band` gives the
     band (the noise each layer adds to the batch's mean square, with the
@@ -186,7 +188,7 @@ def predict_stack(
     alive = math.isfinite(m2_in)
     qs: list[float] = []
     rel_noise: list[float] = []
-    mean_noise: list[float] = []
+    mean_noise: list[MeanNoise] = []
     for layer in range(1, layers + 1):
         q = v * m2_prev + var_b if alive else math.nan
         if not (alive and math.isfinite(q)) or q < 0:
@@ -203,13 +205,13 @@ def predict_stack(
         qs.append(q)
         if with_band and q > 0 and m2 > 0 and math.isfinite(kappa) and kappa > 0:
             chi = _log_slope(f, beta, q) * (v * m2_prev / q)
-            noise = layer_noise(f, beta, q, v * m2_prev, pairs, width, batch, orthogonal, chi)
+            noise = layer_noise(f, beta, q, v * m2_prev, pairs, width, batch, orthogonal, chi, kurtosis)
             inj, _, pairs, mean_var = noise
             rel_noise.append(inj / kappa)
             mean_noise.append(mean_var)
         else:
             rel_noise.append(0.0)
-            mean_noise.append(0.0)
+            mean_noise.append(MeanNoise())
         m2_prev = m2
     if not with_band:
         return out

@@ -490,3 +490,12 @@ def test_fifo_in_idx_folder_does_not_hang(tmp_path, monkeypatch):
     r = run_subprocess(*TRAIN, "--data-dir", "data", "--out", "run", timeout=60)
     assert_refused(r, "--data-dir", "no train-labels-idx1-ubyte")
     assert snapshot(tmp_path, skip=("run",)) == before
+
+
+def test_jacobian_refuses_minutes_of_uninterruptible_arithmetic(cli):
+    """2 x 16384 fits in memory, but its SVD is one C call of minutes (Ctrl-C
+    waits for it): refused before any work, naming the flag."""
+    r = cli("jacobian", "--width", "16384", "--layers", "2")
+    assert r.code == 2 and r.err.count("\n") == 1, r.err
+    assert "--width" in r.err and "GFLOP" in r.err
+    assert cli("jacobian", "--width", "2048", "--layers", "2", "--samples", "1", "--json").code == 0

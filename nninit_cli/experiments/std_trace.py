@@ -110,6 +110,7 @@ def predictions(spec: StdTraceSpec, x0: torch.Tensor) -> list[LayerPrediction]:
         net.width,
         net.batch_size,
         orthogonal=INITS[net.init].orthogonal_rows,
+        kurtosis=INITS[net.init].kurtosis(net),
     )
 
 
