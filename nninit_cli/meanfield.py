@@ -119,10 +119,12 @@ def q_map_slope(f: ActFn, q: Array, sigma_w2: Array, rule: tuple[Array, Array] =
         y = f(u) * fp(u) * z
     stein = np.asarray(sigma_w2) * (y @ w) / s
     # at q = 0 (a signal that dies: phi(0) = 0, no bias) the Stein quotient is
-    # 0 / 0; the slope there is sigma_w2 phi'(0)^2 = sigma_w2 E[phi'^2] at q = 0
+    # 0 / 0; the slope there is the q -> 0+ limit of sigma_w2 E[phi'^2] (both
+    # sides of a kink at 0: ReLU's sigma_w2 / 2, not phi'(0)^2 = 1/4 of it)
     small = q <= 1e-12
     if np.any(small):
-        stein = np.where(small, np.asarray(sigma_w2) * slope_moment(f, np.where(small, q, 0.0), rule), stein)
+        tiny = np.where(small, 1e-200, 1.0)
+        stein = np.where(small, np.asarray(sigma_w2) * slope_moment(f, tiny, rule), stein)
     return stein
 
 

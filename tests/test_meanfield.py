@@ -41,3 +41,15 @@ def test_tanh_without_bias_keeps_its_q0_critical_point():
     f = mf.act_fn("tanh")
     p = mf.critical_line(f, [0.0])[0]
     assert p.q_star == 0.0 and abs(p.sigma_w2 - 1.0) < 1e-4
+
+
+def test_relu_below_criticality_without_bias_has_chi1_sigma_w2_over_2():
+    """q* = 0 there, and chi_1 and the q-map's slope are their q -> 0+ limits,
+    sigma_w2 E[phi'^2] = sigma_w2 / 2 (phi'(0) itself, at the kink, would
+    give a quarter of sigma_w2)."""
+    for sw2 in (1.0, 1.5):
+        cell = mf.phase_grid(mf.act_fn("relu"), [sw2], [0.0])[0]
+        assert cell.q_star == 0.0 and cell.phase == "ordered"
+        assert abs(cell.chi1 - sw2 / 2) < 1e-9
+        assert abs(cell.xi_c - (-1 / np.log(sw2 / 2))) < 1e-6
+        assert abs(cell.xi_q - (-1 / np.log(sw2 / 2))) < 1e-6
