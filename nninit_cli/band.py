@@ -362,10 +362,13 @@ def chain_band(
     """
     x = np.array([log_q1])
     w = np.array([1.0])
+    extra = np.zeros(1)  # each node's own spread in log q, from the binning
     bands: list[tuple[float, float] | None] = []
     for factor, mean_var in zip(rel_noise, mean_noise, strict=True):
         m1, log_m2, kappa = table.at(x)
-        var = np.maximum(kappa * factor, 1e-24)  # sd 1e-12: a stack with no noise stays a point
+        # sd >= 1e-12: a stack with no noise stays a point; a node's spread in
+        # log q moves log E[f^2] by the map's log-slope (1 for ReLU)
+        var = np.maximum(kappa * factor + extra * _log_slope_at(table, x) ** 2, 1e-24)
         mu = log_m2 - 0.5 * var
         sd = np.sqrt(var)
         if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(sd)) and np.all(np.isfinite(m1))):
@@ -377,14 +380,31 @@ def chain_band(
         if v <= 0:
             break
         edges_s = np.linspace(lo_s, hi_s, _GRID + 1)
-        p = _ncdf((edges_s[None, :] - mu[:, None]) / sd[:, None])
+        t = (edges_s[None, :] - mu[:, None]) / sd[:, None]
+        p = _ncdf(t)
+        dens = np.exp(-0.5 * t * t) / math.sqrt(2 * math.pi)
         mass = w @ np.diff(p, axis=1)
         if not (np.isfinite(mass.sum()) and mass.sum() > 0):
             break
-        mass /= mass.sum()
+        # each bin's mass sits at its own mean, not its centre (a truncated
+        # Gaussian's first moment): bins that shift from layer to layer then
+        # do not alias into the band's edges
+        # and keeps its own spread, added to the next layer's noise: binning
+        # neither narrows the band nor makes its edges step with depth
+        dp = np.diff(p, axis=1)
+        first = (w * mu) @ dp - (w * sd) @ np.diff(dens, axis=1)
+        td = t * dens
+        second = (w * (mu * mu + sd * sd)) @ dp - (w * 2 * mu * sd) @ np.diff(dens, axis=1)
+        second -= (w * sd * sd) @ np.diff(td, axis=1)
+        keep = mass > 1e-14 * mass.sum()
         centres_s = 0.5 * (edges_s[1:] + edges_s[:-1])
-        keep = mass > 1e-14
-        x = np.log(v * np.exp(centres_s[keep]) + var_b)
+        safe = np.where(keep, mass, 1.0)
+        at = np.clip(np.where(keep, first / safe, centres_s), edges_s[:-1], edges_s[1:])
+        width = edges_s[1] - edges_s[0]
+        spread = np.clip(np.where(keep, second / safe - at * at, 0.0), 0.0, width * width / 4)
+        grow = v * np.exp(at[keep])
+        x = np.log(grow + var_b)
+        extra = spread[keep] * (grow / (grow + var_b)) ** 2
         w = mass[keep] / mass[keep].sum()
     bands.extend([None] * (len(rel_noise) - len(bands)))
     return bands
@@ -392,8 +412,13 @@ def chain_band(
 
 _SZ, _SW = np.polynomial.hermite_e.hermegauss(16)  # log S about each node's mean
 _SW = _SW / _SW.sum()
-_MIX = 64  # equal-mass points the std's mixture is reduced to
+_MIX = 128  # equal-mass points the std's mixture is reduced to
 _EPS = 32  # equal-mass points of the measured mean's own noise
+
+
+def _log_slope_at(table: MomentTable, x: Array) -> Array:
+    """d log E[f^2] / d log q at the nodes, from the table."""
+    return np.interp(x, table.x[1:], np.diff(table.log_m2) / np.diff(table.x))
 
 
 def _std_quantiles(
@@ -402,7 +427,7 @@ def _std_quantiles(
     """Quantiles of the measured std, sqrt(S - mean^2): log S ~ the mixture
     sum_i w_i N(mu_i, sd_i) (weighted Gauss-Hermite nodes), and the measured
     mean = m1 + its part that moves with S + eps, eps ~ N(0, var x free x
-    (S - m1^2)) (`MeanNoise`).  The mixture is first reduced to 64 equal-mass
+    (S - m1^2)) (`MeanNoise`).  The mixture is first reduced to 128 equal-mass
     points, then each is combined with 32 equal-mass points of eps: its tail
     matters (where only the mean moves, the 5% quantile sits at eps^2 =
     3.84 Var), and so does its middle (the 95% at eps near 0)."""
