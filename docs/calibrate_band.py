@@ -80,11 +80,15 @@ def table(out: str) -> None:
     cells = {_key(r) for r in rows}
     widths = sorted({r["width"] for r in rows})
     ok = sum(g.ok for g in groups)
-    inside = sum(r["in_window"] for r in rows)
+    banded = [r for r in rows if r["coverage"] is not None]
+    inside = sum(r["in_window"] for r in banded)
+    flagged = sum(not r["ok"] for r in banded)
+    mean = sum(r["coverage"] for r in banded) / max(len(banded), 1)
     print(
-        f"\n{len(cells)} cells at widths {widths}, {len(rows)} checks; {ok} of {len(groups)} groups "
-        f"pass; {inside} checks ({inside / len(rows):.0%}) inside the per-check window "
-        f"(a band that is exactly right: about 83%)."
+        f"\n{len(cells)} cells at widths {widths}, {len(rows)} checks, {len(banded)} with a band: "
+        f"mean coverage {mean:.1%}, {flagged} below 70%, {inside} ({inside / max(len(banded), 1):.0%}) "
+        f"inside the per-check window (a band that is exactly right: about 83%); "
+        f"{ok} of {len(groups)} groups pass."
     )
 
 
