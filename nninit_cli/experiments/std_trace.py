@@ -87,7 +87,12 @@ def input_pairs(x: torch.Tensor) -> Pairs:
     return Pairs.from_cosines(mean, max(rms * rms - mean * mean, 0.0), disp)
 
 
-def predictions(spec: StdTraceSpec, x0: torch.Tensor) -> list[LayerPrediction]:
+def predictions(
+    spec: StdTraceSpec, x0: torch.Tensor, band_layers: int | None = None
+) -> list[LayerPrediction]:
+    """The theory for every layer; an MLP's band only for the first
+    `band_layers` (the layers that ran: a stack that overflows at layer 32
+    needs no band for the 68 after it, and the band is the costly part)."""
     net = spec.net
     m2_in = x0.double().pow(2).mean().item()
     if net.residual:
@@ -98,20 +103,28 @@ def predictions(spec: StdTraceSpec, x0: torch.Tensor) -> list[LayerPrediction]:
     if v is None:
         return [LayerPrediction(i, None, None, None, None) for i in range(1, net.layers + 1)]
     beta, var_b = bias_terms(net, net.width)
-    return predict_stack(
-        net.act,
-        net.negative_slope,
-        v,
-        beta,
-        var_b,
-        m2_in,
-        input_pairs(x0),
-        net.layers,
-        net.width,
-        net.batch_size,
-        orthogonal=INITS[net.init].orthogonal_rows,
-        kurtosis=INITS[net.init].kurtosis(net),
-    )
+
+    def stack(layers: int, with_band: bool) -> list[LayerPrediction]:
+        return predict_stack(
+            net.act,
+            net.negative_slope,
+            v,
+            beta,
+            var_b,
+            m2_in,
+            input_pairs(x0),
+            layers,
+            net.width,
+            net.batch_size,
+            orthogonal=INITS[net.init].orthogonal_rows,
+            kurtosis=INITS[net.init].kurtosis(net),
+            with_band=with_band,
+        )
+
+    banded = net.layers if band_layers is None else min(band_layers, net.layers)
+    if banded == net.layers:
+        return stack(net.layers, True)
+    return stack(banded, True) + stack(net.layers, False)[banded:]
 
 
 def run_std_trace(spec: StdTraceSpec) -> StdTraceResult:
@@ -120,7 +133,6 @@ def run_std_trace(spec: StdTraceSpec) -> StdTraceResult:
     device = resolve_device(net.device)
     dtype = resolve_dtype(net.dtype, device)
     x0 = _input_batch(spec)
-    preds = predictions(spec, x0)
     model = materialise(build(net), net, device, dtype, lazy=True)
     sat = (lambda y: saturated(net.act, y)) if ACTIVATIONS[net.act].saturates else None
     reduce = lambda y: signal_stats(y, sat)  # noqa: E731
@@ -155,6 +167,7 @@ def run_std_trace(spec: StdTraceSpec) -> StdTraceResult:
             if probe is not None:
                 probe.remove()
     ran = sum(s is not None for s in probes["out"].stats)
+    preds = predictions(spec, x0, band_layers=ran)
     first_nonfinite = ran if stopped or not probes["out"].stats[ran - 1]["finite"] else None
     if net.residual:
         rows = _block_rows(net.branch_depth - 1, x0, probes, grads, model, preds, ran)
