@@ -65,8 +65,11 @@ class _Signals:
                 return
             if not data:
                 return
-            if data[0] in (signal.SIGINT, signal.SIGTERM):
-                self._start(data[0])
+            for signum in set(data) & {signal.SIGINT, signal.SIGTERM}:
+                # only while this handler is the one installed: a command
+                # with its own (train stops at the end of an epoch) decides
+                if signal.getsignal(signum) == self.handle:
+                    self._start(signum)
 
     def _start(self, signum: int) -> None:
         with self.lock:
